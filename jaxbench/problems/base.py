@@ -1,0 +1,57 @@
+"""The interface every test problem implements.
+
+A problem is a frozen description plus pure functions. The training engine only ever talks to
+this interface; it never imports a concrete model.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple, Optional
+
+import jax
+
+PyTree = Any
+Variables = dict  # flax variables: {'params': ..., and model state such as 'batch_stats', 'carry'}
+
+
+class ApplyOutput(NamedTuple):
+  """What `Problem.apply` returns for one batch."""
+  loss: jax.Array                 # [B] per-example loss (no regularizer)
+  correct: Optional[jax.Array]    # [B] per-example accuracy in [0, 1], or None without accuracy
+  model_state: dict               # updated non-'params' collections (unchanged in eval mode)
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+  """A benchmark problem (`<dataset>_<model>` in DeepOBS naming).
+
+  Attributes:
+    name: registry name, e.g. 'fmnist_2c2d'.
+    dataset: name understood by `jaxbench.data.load`, e.g. 'fashion_mnist'.
+    batch_size, num_epochs: the paper's defaults.
+    metric: 'loss' or 'accuracy': which test metric the paper reports (and tuning selects on).
+    weight_decay: L2 factor of the regularizer (0.5 * wd * sum(w^2) over kernels), or None.
+    has_accuracy: whether `apply` returns per-example correctness.
+    init: key -> flax variables; variables['params'] holds exactly the trainable parameters.
+    apply: (variables, inputs, targets, *, train, rng) -> ApplyOutput. `inputs` are already
+      preprocessed (see `preprocess`). `rng` drives dropout/sampling in train mode.
+    regularizer: params -> scalar (0.0 where the problem has none).
+    preprocess: (raw_inputs, key, train) -> model inputs; runs on device inside the compiled
+      step (normalisation, and augmentation when train=True).
+    reset_state: model_state -> model_state at the start of each epoch and evaluation pass
+      (zeroes the char-RNN's LSTM carry; identity elsewhere).
+    shuffle: whether the training data is reshuffled every epoch (False for the char-RNN).
+  """
+  name: str
+  dataset: str
+  batch_size: int
+  num_epochs: int
+  metric: str
+  weight_decay: Optional[float]
+  has_accuracy: bool
+  init: Callable[[jax.Array], Variables]
+  apply: Callable[..., ApplyOutput]
+  regularizer: Callable[[PyTree], jax.Array]
+  preprocess: Callable[[jax.Array, jax.Array, bool], jax.Array]
+  reset_state: Callable[[dict], dict] = lambda state: state
+  shuffle: bool = True
