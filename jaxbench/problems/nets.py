@@ -1,0 +1,295 @@
+"""The DeepOBS architectures, each written once (flax.linen, NHWC).
+
+Layer for layer the TF1 graphs of DeepOBS 1.2 (`deepobs/tensorflow/testproblems/_*.py`), with
+TF1's initialisers (see initializers.py). Paddings: flax's 'SAME'/'VALID' and max-pool 'SAME'
+match TF's (TF pads SAME asymmetrically with the extra pixel at the end, as lax does; max-pool
+padding never wins a max).
+
+Parameter naming matters: the regularizer decays every leaf called 'kernel' (conv and dense
+weights) and nothing else (biases, BatchNorm scale/bias, embeddings, theta, u, v).
+"""
+from __future__ import annotations
+
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxbench.problems import initializers as init
+
+_zeros = init.constant(0.0)
+
+
+def _flatten(x: jax.Array) -> jax.Array:
+  """Row-major flatten of NHWC, the order of TF's reshape."""
+  return x.reshape((x.shape[0], -1))
+
+
+def _max_pool(x: jax.Array, size: int, stride: int) -> jax.Array:
+  return nn.max_pool(x, (size, size), strides=(stride, stride), padding='SAME')
+
+
+class LogReg(nn.Module):
+  """Logistic regression: flatten -> dense classes; weights and biases start at 0."""
+  num_classes: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+    del train
+    return nn.Dense(self.num_classes, kernel_init=_zeros, bias_init=_zeros)(_flatten(x))
+
+
+class MLP(nn.Module):
+  """784 -> 1000 -> 500 -> 100 -> classes, relu, truncated normal(0.03) kernels, zero biases."""
+  num_classes: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+    del train
+    dense = functools.partial(
+        nn.Dense, kernel_init=init.truncated_normal(0.03), bias_init=_zeros)
+    x = _flatten(x)
+    for width in (1000, 500, 100):
+      x = nn.relu(dense(width)(x))
+    return dense(self.num_classes)(x)
+
+
+class TwoCTwoD(nn.Module):
+  """2c2d: two 5x5 'same' convs (32, 64) with 2x2 max-pools, dense 1024, dense classes.
+
+  Kernels TF1 truncated normal std 0.05, biases 0.05 (DeepOBS `_2c2d`).
+  """
+  num_classes: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+    del train
+    kernel_init, bias_init = init.truncated_normal(0.05), init.constant(0.05)
+    conv = functools.partial(nn.Conv, kernel_size=(5, 5), padding='SAME',
+                             kernel_init=kernel_init, bias_init=bias_init)
+    dense = functools.partial(nn.Dense, kernel_init=kernel_init, bias_init=bias_init)
+    x = _max_pool(nn.relu(conv(32)(x)), 2, 2)
+    x = _max_pool(nn.relu(conv(64)(x)), 2, 2)
+    x = nn.relu(dense(1024)(_flatten(x)))
+    return dense(self.num_classes)(x)
+
+
+class ThreeCThreeD(nn.Module):
+  """3c3d: conv 64 5x5 valid, conv 96 3x3 valid, conv 128 3x3 same, each relu + 3x3/2 max-pool;
+  dense 512, 256, classes. Glorot-normal conv kernels, Glorot-uniform dense kernels, zero biases.
+  """
+  num_classes: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+    del train
+    conv = functools.partial(nn.Conv, kernel_init=init.glorot_normal(), bias_init=_zeros)
+    dense = functools.partial(nn.Dense, kernel_init=init.glorot_uniform(), bias_init=_zeros)
+    x = _max_pool(nn.relu(conv(64, (5, 5), padding='VALID')(x)), 3, 2)
+    x = _max_pool(nn.relu(conv(96, (3, 3), padding='VALID')(x)), 3, 2)
+    x = _max_pool(nn.relu(conv(128, (3, 3), padding='SAME')(x)), 3, 2)
+    x = _flatten(x)                           # 3 * 3 * 128 for 32x32 inputs
+    x = nn.relu(dense(512)(x))
+    x = nn.relu(dense(256)(x))
+    return dense(self.num_classes)(x)
+
+
+class AllCNNC(nn.Module):
+  """All-CNN-C (Springenberg et al.) as in DeepOBS: Glorot-normal kernels, biases 0.1.
+
+  Every conv, the last (classes-wide 1x1) one included, is followed by relu, so the logits
+  (its global average) are non-negative, as in DeepOBS.
+  """
+  num_classes: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+    conv = functools.partial(nn.Conv, kernel_init=init.glorot_normal(),
+                             bias_init=init.constant(0.1))
+    x = nn.Dropout(0.2, deterministic=not train)(x)
+    x = nn.relu(conv(96, (3, 3), padding='SAME')(x))
+    x = nn.relu(conv(96, (3, 3), padding='SAME')(x))
+    x = nn.relu(conv(96, (3, 3), strides=(2, 2), padding='SAME')(x))
+    x = nn.Dropout(0.5, deterministic=not train)(x)
+    x = nn.relu(conv(192, (3, 3), padding='SAME')(x))
+    x = nn.relu(conv(192, (3, 3), padding='SAME')(x))
+    x = nn.relu(conv(192, (3, 3), strides=(2, 2), padding='SAME')(x))
+    x = nn.Dropout(0.5, deterministic=not train)(x)
+    x = nn.relu(conv(192, (3, 3), padding='VALID')(x))
+    x = nn.relu(conv(192, (1, 1), padding='SAME')(x))
+    x = nn.relu(conv(self.num_classes, (1, 1), padding='SAME')(x))
+    return jnp.mean(x, axis=(1, 2))
+
+
+class WideResNet(nn.Module):
+  """Pre-activation Wide ResNet (DeepOBS `_wrn`): depth 6 * units + 4, widening factor `width`.
+
+  BatchNorm statistics live in the 'batch_stats' collection and are updated in train mode only;
+  flax's `momentum` is the decay of the running average (new = 0.9 old + 0.1 batch), the same
+  convention as TF's `batch_normalization(momentum=0.9)`.
+  """
+  num_units: int
+  width: int
+  num_classes: int
+  bn_momentum: float = 0.9
+  bn_epsilon: float = 1e-5
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+    conv = functools.partial(nn.Conv, padding='SAME', use_bias=False,
+                             kernel_init=init.glorot_uniform())
+    batch_norm = functools.partial(
+        nn.BatchNorm, use_running_average=not train, momentum=self.bn_momentum,
+        epsilon=self.bn_epsilon, use_fast_variance=False)
+    filters = [16, 16 * self.width, 32 * self.width, 64 * self.width]
+    strides = [1, 2, 2]
+    x = conv(16, (3, 3))(x)
+    for group in range(3):
+      stride, features = strides[group], filters[group + 1]
+      # First unit: the shortcut branches off *after* the pre-activation.
+      x = nn.relu(batch_norm()(x))
+      if filters[group] == features:
+        shortcut = x if stride == 1 else _max_pool_valid(x, stride)
+      else:
+        shortcut = conv(features, (1, 1), strides=(stride, stride))(x)
+      x = conv(features, (3, 3), strides=(stride, stride))(x)
+      x = nn.relu(batch_norm()(x))
+      x = conv(features, (3, 3))(x)
+      x = x + shortcut
+      for _ in range(1, self.num_units):
+        residual = nn.relu(batch_norm()(x))
+        residual = conv(features, (3, 3))(residual)
+        residual = nn.relu(batch_norm()(residual))
+        residual = conv(features, (3, 3))(residual)
+        x = x + residual
+    x = nn.relu(batch_norm()(x))
+    x = jnp.mean(x, axis=(1, 2))
+    return nn.Dense(self.num_classes, kernel_init=init.glorot_uniform(), bias_init=_zeros)(x)
+
+
+def _max_pool_valid(x: jax.Array, stride: int) -> jax.Array:
+  """DeepOBS's shortcut when a strided unit keeps its width (never hit with width > 1)."""
+  return nn.max_pool(x, (stride, stride), strides=(stride, stride), padding='VALID')
+
+
+def lrelu(x: jax.Array) -> jax.Array:
+  """DeepOBS's leaky relu: max(x, 0.3 x)."""
+  return jnp.maximum(x, 0.3 * x)
+
+
+class VAE(nn.Module):
+  """DeepOBS's convolutional VAE (`_vae`) for 28x28x1 inputs in [0, 1].
+
+  Returns (reconstruction [B, 28, 28], mean [B, n_latent], s [B, n_latent]) where s is the log
+  standard deviation. The latent noise uses the 'sample' rng, which is drawn in eval mode too
+  (the engine passes a fixed key there, so evaluation is deterministic).
+  Glorot-uniform kernels, zero biases (TF1 layer defaults). Conv-transposes are TF's
+  `conv2d_transpose` (the gradient of a 'SAME' conv: flax `transpose_kernel=True`).
+  """
+  n_latent: int = 8
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool = False):
+    kernel_init = init.glorot_uniform()
+    conv = functools.partial(nn.Conv, kernel_size=(4, 4), padding='SAME',
+                             kernel_init=kernel_init, bias_init=_zeros)
+    conv_t = functools.partial(nn.ConvTranspose, kernel_size=(4, 4), padding='SAME',
+                               transpose_kernel=True, kernel_init=kernel_init,
+                               bias_init=_zeros)
+    dense = functools.partial(nn.Dense, kernel_init=kernel_init, bias_init=_zeros)
+    dropout = functools.partial(nn.Dropout, 0.2, deterministic=not train)
+
+    batch = x.shape[0]
+    h = x.reshape((batch, 28, 28, 1))
+    h = dropout()(lrelu(conv(64, strides=(2, 2))(h)))
+    h = dropout()(lrelu(conv(64, strides=(2, 2))(h)))
+    h = dropout()(lrelu(conv(64, strides=(1, 1))(h)))
+    h = _flatten(h)
+    mean = dense(self.n_latent)(h)
+    log_std = 0.5 * dense(self.n_latent)(h)
+    eps = jax.random.normal(self.make_rng('sample'), (batch, self.n_latent), mean.dtype)
+    z = mean + eps * jnp.exp(log_std)
+
+    d = lrelu(dense(24)(z))
+    d = lrelu(dense(24 * 2 + 1)(d))
+    d = d.reshape((batch, 7, 7, 1))
+    d = dropout()(nn.relu(conv_t(64, strides=(2, 2))(d)))
+    d = dropout()(nn.relu(conv_t(64, strides=(1, 1))(d)))
+    d = nn.relu(conv_t(64, strides=(1, 1))(d))
+    d = nn.sigmoid(dense(28 * 28)(_flatten(d)))
+    return d.reshape((batch, 28, 28)), mean, log_std
+
+
+class TFLSTMLayer(nn.Module):
+  """One layer of TF1's `LSTMCell` run over a sequence, its state carried across calls.
+
+  TF1 semantics: one kernel [input + hidden, 4 hidden] acting on concat(input, h_prev) (so the
+  Glorot-uniform fans are those of the joint matrix), one zero-initialised bias per gate, gate
+  order (i, j, f, o) with j the cell candidate, forget_bias 1.0 added as a constant:
+    c = sigmoid(f + 1) c_prev + sigmoid(i) tanh(j);  h = sigmoid(o) tanh(c).
+  The state (c, h), each [batch, hidden], lives in the 'carry' collection; it is read at the
+  start of the call and written back at its end (when 'carry' is mutable and not initialising).
+  """
+  hidden: int
+  forget_bias: float = 1.0
+  unroll: int = 1
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    batch, _, input_size = x.shape
+    kernel = self.param('kernel', init.glorot_uniform(), (input_size + self.hidden, 4 * self.hidden))
+    bias = self.param('bias', _zeros, (4 * self.hidden,))
+    c_var = self.variable('carry', 'c', jnp.zeros, (batch, self.hidden), x.dtype)
+    h_var = self.variable('carry', 'h', jnp.zeros, (batch, self.hidden), x.dtype)
+    if c_var.value.shape[0] != batch:
+      raise ValueError(
+          f'LSTM carry holds {c_var.value.shape[0]} rows but the batch has {batch}: the char-RNN '
+          'carries its state row by row, so every batch (training and evaluation) must have the '
+          "problem's batch size; build the problem with get(name, batch_size=...)")
+    # concat(x, h) @ kernel == x @ kernel[:input] + h @ kernel[input:]; the input half is done for
+    # all time steps at once.
+    input_proj = jnp.einsum('bti,ig->tbg', x, kernel[:input_size]) + bias
+    recurrent = kernel[input_size:]
+
+    def step(carry, proj_t):
+      c, h = carry
+      gates = proj_t + h @ recurrent
+      i, j, f, o = jnp.split(gates, 4, axis=-1)
+      c = nn.sigmoid(f + self.forget_bias) * c + nn.sigmoid(i) * jnp.tanh(j)
+      h = nn.sigmoid(o) * jnp.tanh(c)
+      return (c, h), h
+
+    (c, h), outputs = jax.lax.scan(step, (c_var.value, h_var.value), input_proj,
+                                   unroll=self.unroll)
+    if not self.is_initializing() and self.is_mutable_collection('carry'):
+      c_var.value, h_var.value = c, h
+    return jnp.swapaxes(outputs, 0, 1)
+
+
+class CharRNN(nn.Module):
+  """DeepOBS tolstoi_char_rnn: embedding -> 2 x (dropout, LSTM 128, dropout) -> dense vocab.
+
+  Each layer is a TF1 `DropoutWrapper(LSTMCell)` with input and output keep probability 0.8 in
+  training: between the layers the output dropout of layer 1 and the input dropout of layer 2
+  are both applied, as in DeepOBS. Masks are fresh at every time step (TF's non-variational
+  dropout). Variables made by `tf.get_variable` without an initializer (embedding, softmax
+  weight *and bias*) get TF1's default Glorot-uniform. Returns logits [B, T, vocab].
+  """
+  vocab_size: int = 83
+  hidden: int = 128
+  num_layers: int = 2
+  keep_prob: float = 0.8
+  unroll: int = 1
+
+  @nn.compact
+  def __call__(self, ids: jax.Array, *, train: bool = False) -> jax.Array:
+    embedding = self.param('embedding', init.glorot_uniform(), (self.vocab_size, self.hidden))
+    x = jnp.take(embedding, ids, axis=0)
+    rate = 1.0 - self.keep_prob
+    for layer in range(self.num_layers):
+      x = nn.Dropout(rate, deterministic=not train)(x)
+      x = TFLSTMLayer(self.hidden, unroll=self.unroll, name=f'lstm_{layer}')(x)
+      x = nn.Dropout(rate, deterministic=not train)(x)
+    return nn.Dense(self.vocab_size, kernel_init=init.glorot_uniform(),
+                    bias_init=init.glorot_uniform(), name='softmax')(x)
