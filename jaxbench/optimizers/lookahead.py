@@ -1,0 +1,70 @@
+"""Lookahead (Zhang et al., NeurIPS 2019) on a plain parameter pytree.
+
+optax.lookahead needs the loop to carry `LookaheadParams(fast, slow)`; here the slow weights live
+in the optimizer state instead, so an ordinary loop (`params = optax.apply_updates(params, u)`)
+runs it unchanged and the parameters it holds are always the fast weights.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+
+ArrayLike = jax.typing.ArrayLike
+
+
+class LookaheadState(NamedTuple):
+  count: chex.Array  # int32 number of (fast) steps taken
+  slow: optax.Params  # the slow weights phi
+  inner_state: optax.OptState  # the inner (fast) optimizer's state; kept across syncs
+
+
+def lookahead(inner: optax.GradientTransformation, alpha: ArrayLike = 0.5, k: ArrayLike = 5
+              ) -> optax.GradientTransformation:
+  """Wraps `inner` with Lookahead: k fast steps forward, one slow step back.
+
+  With theta the fast weights (the loop's params) and phi the slow weights (phi_0 = theta_0):
+
+      theta' = theta + inner_update(g)                        (every step)
+      if (t mod k) == 0, t = steps taken including this one:
+          phi <- phi + alpha (theta' - phi);  theta' <- phi    (sync)
+
+  The returned update is theta' - theta, so after a sync the loop's params equal the new slow
+  weights (up to one float rounding of theta + (phi - theta)). The inner state (momentum,
+  Adam moments, step count) is kept across syncs, as in the paper and tfa.optimizers.Lookahead.
+  `alpha` and `k` may be traced (k is rounded to an int32); `update` requires `params`.
+  """
+
+  def init_fn(params: optax.Params) -> LookaheadState:
+    return LookaheadState(count=jnp.zeros([], jnp.int32),
+                          slow=jax.tree.map(jnp.asarray, params),
+                          inner_state=inner.init(params))
+
+  def update_fn(updates, state, params=None):
+    if params is None:
+      raise ValueError('lookahead needs params in update(updates, state, params): the fast '
+                       'weights are the loop\'s parameters.')
+    fast_updates, inner_state = inner.update(updates, state.inner_state, params)
+    count = optax.safe_increment(state.count)
+    period = jnp.maximum(jnp.round(jnp.asarray(k)).astype(jnp.int32), 1)
+    sync = (count % period) == 0
+    fast = optax.apply_updates(params, fast_updates)
+    synced_slow = jax.tree.map(lambda s, f: s + alpha * (f - s), state.slow, fast)
+    slow = jax.tree.map(lambda new, old: jnp.where(sync, new, old).astype(old.dtype),
+                        synced_slow, state.slow)
+    new_updates = jax.tree.map(
+        lambda s, p, u: jnp.where(sync, s - p, u).astype(u.dtype), slow, params, fast_updates)
+    return new_updates, LookaheadState(count=count, slow=slow, inner_state=inner_state)
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+def slow_params(opt_state: optax.OptState) -> optax.Params:
+  """The slow weights of the first LookaheadState found in `opt_state`."""
+  for node in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, LookaheadState)):
+    if isinstance(node, LookaheadState):
+      return node.slow
+  raise ValueError('no LookaheadState in this optimizer state')

@@ -1,0 +1,121 @@
+"""Optimizers newer than the study, as optax / optax.contrib ship them (beyond the paper).
+
+Defaults are the authors' (or optax's); search spaces reuse the shared hyperparameter names so
+common random numbers pair them with the paper's optimizers, with ranges of their own where the
+method's scale differs (Lion's and Prodigy's learning rates).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import optax
+import optax.contrib
+
+from jaxbench.optimizers.entry import Entry
+from jaxbench.optimizers.paper import B1, B2, LR, LearningRate
+from jaxbench.tuning.space import LogUniform
+
+WEIGHT_DECAY = LogUniform(1e-5, 1e-1)
+
+
+def adamw(*, learning_rate: LearningRate, b1: Any, b2: Any, eps: Any, weight_decay: Any
+          ) -> optax.GradientTransformation:
+  """AdamW (Loshchilov & Hutter 2019), optax.adamw: theta -= lr (m_hat/(sqrt(v_hat)+eps) + wd theta).
+  The decay applies to every parameter (the problems' own L2 term applies besides)."""
+  return optax.adamw(learning_rate, b1, b2, eps, weight_decay=weight_decay)
+
+
+ADAMW = Entry('adamw', adamw,
+              {'learning_rate': 1e-3, 'b1': 0.9, 'b2': 0.999, 'eps': 1e-8, 'weight_decay': 1e-2},
+              {'learning_rate': LR, 'b1': B1, 'b2': B2, 'weight_decay': WEIGHT_DECAY},
+              reference='Loshchilov & Hutter 2019 (ICLR); optax.adamw (wd default as PyTorch)')
+
+
+def lion(*, learning_rate: LearningRate, b1: Any, b2: Any, weight_decay: Any
+         ) -> optax.GradientTransformation:
+  """Lion (Chen et al. 2023), optax.lion:
+  theta -= lr (sign(b1 m + (1-b1) g) + wd theta);  m = b2 m + (1-b2) g."""
+  return optax.lion(learning_rate, b1, b2, weight_decay=weight_decay)
+
+
+LION = Entry('lion', lion, {'learning_rate': 1e-4, 'b1': 0.9, 'b2': 0.99, 'weight_decay': 1e-3},
+             {'learning_rate': LogUniform(1e-5, 1e-1), 'b1': B1, 'b2': B2,
+              'weight_decay': WEIGHT_DECAY},
+             reference='Chen et al. 2023 (NeurIPS); optax.lion')
+
+
+def schedule_free_adamw(*, learning_rate: LearningRate, b1: Any, b2: Any, eps: Any,
+                        weight_decay: Any) -> optax.GradientTransformation:
+  """Schedule-free AdamW (Defazio et al. 2024), optax.contrib.schedule_free_adamw. The loop's
+  params are the gradient-evaluation point y; evaluate `eval_params` (the average x)."""
+  return optax.contrib.schedule_free_adamw(learning_rate, b1=b1, b2=b2, eps=eps,
+                                           weight_decay=weight_decay)
+
+
+SCHEDULE_FREE_ADAMW = Entry(
+    'schedule_free_adamw', schedule_free_adamw,
+    {'learning_rate': 2.5e-3, 'b1': 0.9, 'b2': 0.999, 'eps': 1e-8, 'weight_decay': 0.0},
+    {'learning_rate': LR, 'b1': B1, 'b2': B2},
+    reference='Defazio et al. 2024 (NeurIPS); optax.contrib.schedule_free_adamw',
+    eval_params=optax.contrib.schedule_free_eval_params)
+
+
+def prodigy(*, learning_rate: LearningRate, b1: Any, b2: Any, eps: Any, weight_decay: Any
+            ) -> optax.GradientTransformation:
+  """Prodigy (Mishchenko & Defazio 2024), optax.contrib.prodigy: Adam with a step size D
+  estimated online; learning_rate is a multiplier of the estimate (1 = as published)."""
+  return optax.contrib.prodigy(learning_rate, betas=(b1, b2), eps=eps, weight_decay=weight_decay)
+
+
+PRODIGY = Entry('prodigy', prodigy,
+                {'learning_rate': 1.0, 'b1': 0.9, 'b2': 0.999, 'eps': 1e-8, 'weight_decay': 0.0},
+                {'learning_rate': LogUniform(1e-1, 1e1), 'b1': B1, 'b2': B2},
+                reference='Mishchenko & Defazio 2024 (ICML); optax.contrib.prodigy')
+
+
+def adopt(*, learning_rate: LearningRate, b1: Any, b2: Any, eps: Any
+          ) -> optax.GradientTransformation:
+  """ADOPT (Taniguchi et al. 2024), optax.contrib.adopt: normalise g by the *previous* second
+  moment, then momentum; v_0 = g_0^2 and the first step is skipped."""
+  return optax.contrib.adopt(learning_rate, b1, b2, eps)
+
+
+ADOPT = Entry('adopt', adopt, {'learning_rate': 1e-3, 'b1': 0.9, 'b2': 0.9999, 'eps': 1e-6},
+              {'learning_rate': LR, 'b1': B1, 'b2': LogUniform(0.8, 0.9999)},
+              reference='Taniguchi et al. 2024 (NeurIPS); optax.contrib.adopt')
+
+
+def _muon_dimension_numbers(params: optax.Params) -> optax.Params:
+  """Every leaf of rank >= 2 is a matrix (all leading axes reduced, the last one the output:
+  a conv kernel HWIO becomes (H*W*I, O)); vectors and scalars (biases, BatchNorm) get None,
+  which sends them to muon's Adam fallback."""
+  def dims(leaf):
+    if leaf.ndim < 2:
+      return None
+    return optax.contrib.MuonDimensionNumbers(reduction_axis=tuple(range(leaf.ndim - 1)),
+                                              output_axis=leaf.ndim - 1)
+  return jax.tree.map(dims, params)
+
+
+def muon(*, learning_rate: LearningRate, b1: Any, weight_decay: Any, adam_lr_ratio: Any
+         ) -> optax.GradientTransformation:
+  """Muon (Jordan et al. 2024), optax.contrib.muon: Nesterov momentum (EMA coefficient b1)
+  orthogonalised by 5 Newton-Schulz steps, for every parameter of rank >= 2 (conv kernels
+  flattened to matrices, see _muon_dimension_numbers); the rest (biases, BatchNorm scales) runs
+  Adam at rate learning_rate * adam_lr_ratio (default 0.05: 1e-3 at muon's 0.02)."""
+  if callable(learning_rate):
+    adam_rate = lambda count: adam_lr_ratio * learning_rate(count)
+  else:
+    adam_rate = adam_lr_ratio * learning_rate
+  return optax.contrib.muon(learning_rate, beta=b1, weight_decay=weight_decay,
+                            adam_learning_rate=adam_rate,
+                            muon_weight_dimension_numbers=_muon_dimension_numbers)
+
+
+MUON = Entry('muon', muon,
+             {'learning_rate': 0.02, 'b1': 0.95, 'weight_decay': 0.0, 'adam_lr_ratio': 0.05},
+             {'learning_rate': LR, 'b1': B1},
+             reference='Jordan et al. 2024 (blog, github.com/KellerJordan/Muon); optax.contrib.muon')
+
+ENTRIES: tuple[Entry, ...] = (ADAMW, LION, SCHEDULE_FREE_ADAMW, PRODIGY, ADOPT, MUON)
