@@ -1,0 +1,9 @@
+"""fmnist_mlp with the paper's settings (see jaxbench.config.problem_config).
+
+python -m jaxbench.main --config=experiments/fmnist_mlp.py --config.optimizer.name=sgd
+"""
+from jaxbench import config as config_lib
+
+
+def get_config():
+  return config_lib.problem_config("fmnist_mlp")

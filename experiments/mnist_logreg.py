@@ -1,0 +1,9 @@
+"""mnist_logreg with the paper's settings (see jaxbench.config.problem_config).
+
+python -m jaxbench.main --config=experiments/mnist_logreg.py --config.optimizer.name=sgd
+"""
+from jaxbench import config as config_lib
+
+
+def get_config():
+  return config_lib.problem_config("mnist_logreg")

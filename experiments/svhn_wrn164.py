@@ -1,0 +1,9 @@
+"""svhn_wrn164 with the paper's settings (see jaxbench.config.problem_config).
+
+python -m jaxbench.main --config=experiments/svhn_wrn164.py --config.optimizer.name=sgd
+"""
+from jaxbench import config as config_lib
+
+
+def get_config():
+  return config_lib.problem_config("svhn_wrn164")
