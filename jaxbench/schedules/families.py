@@ -25,6 +25,17 @@ def _steps(count) -> jnp.ndarray:
   return jnp.asarray(count, dtype=jnp.float32)
 
 
+def _index_steps(t: jnp.ndarray) -> jnp.ndarray:
+  """t nudged up by a relative 1e-6, used only to count periods (floor of t / D).
+
+  At an exact boundary t = c D the float32 ratio may round just below c when D is not an
+  integer number of steps (delta_t = T / 3, say), and jit may round differently from eager
+  code. The slack counts such boundaries as reached; it moves a boundary by at most 1e-6 t
+  steps, less than one step for runs shorter than a million steps.
+  """
+  return t * (1.0 + 1e-6) + 1e-6
+
+
 def constant(base_lr) -> Schedule:
   """alpha(t) = alpha0."""
   def schedule(count):
@@ -35,7 +46,7 @@ def constant(base_lr) -> Schedule:
 def step_decay(base_lr, period: float, k) -> Schedule:
   """alpha(t) = alpha0 * k^floor(t / D): multiply by k every delta_t epochs."""
   def schedule(count):
-    return base_lr * jnp.power(k, jnp.floor(_steps(count) / period))
+    return base_lr * jnp.power(k, jnp.floor(_index_steps(_steps(count)) / period))
   return schedule
 
 
@@ -77,9 +88,11 @@ def triangular(alpha_lo, alpha_up, period: float, k) -> Schedule:
   at its top rate; k < 1 shrinks the amplitude once per full cycle (k = 0.5: 'triangular2').
   """
   def schedule(count):
-    x = _steps(count) / period
+    t = _steps(count)
+    x = t / period
     shape = jnp.abs(1.0 - jnp.mod(x, 2.0))
-    return alpha_lo + (alpha_up - alpha_lo) * jnp.power(k, jnp.floor(x / 2.0)) * shape
+    cycle = jnp.floor(_index_steps(t) / (2.0 * period))
+    return alpha_lo + (alpha_up - alpha_lo) * jnp.power(k, cycle) * shape
   return schedule
 
 
@@ -89,26 +102,28 @@ def cosine_cyclic(alpha_lo, alpha_up, period: float, k) -> Schedule:
   alpha(t) = alpha_lo + (alpha_up - alpha_lo) k^floor(x / 2) (1 + cos(pi x)) / 2, x = t / D.
   """
   def schedule(count):
-    x = _steps(count) / period
-    shape = 0.5 * (1.0 + jnp.cos(jnp.pi * x))
-    return alpha_lo + (alpha_up - alpha_lo) * jnp.power(k, jnp.floor(x / 2.0)) * shape
+    t = _steps(count)
+    shape = 0.5 * (1.0 + jnp.cos(jnp.pi * t / period))
+    cycle = jnp.floor(_index_steps(t) / (2.0 * period))
+    return alpha_lo + (alpha_up - alpha_lo) * jnp.power(k, cycle) * shape
   return schedule
 
 
 def _restart_cycle(t: jnp.ndarray, period: float, period_mult: float):
   """(cycle index c, start of cycle, length of cycle) for cycles D, D m, D m^2, ..."""
+  ts = _index_steps(t)
   if period_mult == 1.0:
-    c = jnp.floor(t / period)
+    c = jnp.floor(ts / period)
     return c, c * period, jnp.full_like(t, period)
   m = period_mult
-  c = jnp.floor(jnp.log1p(t * (m - 1.0) / period) / math.log(m))
+  c = jnp.floor(jnp.log1p(ts * (m - 1.0) / period) / math.log(m))
 
   def start(c):
     return period * (jnp.power(m, c) - 1.0) / (m - 1.0)
 
   # The log can land a hair off an integer at a restart: fix the index against the starts.
-  c = jnp.where(t < start(c), c - 1.0, c)
-  c = jnp.where(t >= start(c + 1.0), c + 1.0, c)
+  c = jnp.where(ts < start(c), c - 1.0, c)
+  c = jnp.where(ts >= start(c + 1.0), c + 1.0, c)
   return c, start(c), period * jnp.power(m, c)
 
 
@@ -120,7 +135,7 @@ def triangular_wr(alpha_lo, alpha_up, period: float, k, period_mult: float) -> S
   def schedule(count):
     t = _steps(count)
     c, start, length = _restart_cycle(t, period, period_mult)
-    frac = (t - start) / length
+    frac = jnp.clip((t - start) / length, 0.0, 1.0)
     return alpha_lo + (alpha_up - alpha_lo) * jnp.power(k, c) * (1.0 - frac)
   return schedule
 
@@ -135,8 +150,9 @@ def cosine_cyclic_wr(alpha_lo, alpha_up, period: float, k, period_mult: float) -
   def schedule(count):
     t = _steps(count)
     c, start, length = _restart_cycle(t, period, period_mult)
-    frac = (t - start) / length
-    return alpha_lo + (alpha_up - alpha_lo) * jnp.power(k, c) * 0.5 * (1.0 + jnp.cos(jnp.pi * frac))
+    frac = jnp.clip((t - start) / length, 0.0, 1.0)
+    shape = 0.5 * (1.0 + jnp.cos(jnp.pi * frac))
+    return alpha_lo + (alpha_up - alpha_lo) * jnp.power(k, c) * shape
   return schedule
 
 
@@ -174,6 +190,6 @@ def one_cycle(alpha_lo, alpha_up, period: float, total: float, k) -> Schedule:
     up = alpha_lo + (alpha_up - alpha_lo) * t / period
     down = alpha_up - (alpha_up - alpha_lo) * (t - period) / period
     frac = jnp.clip((t - 2.0 * period) / tail, 0.0, 1.0)
-    final = alpha_lo - (1.0 - k) * alpha_lo * frac
+    final = alpha_lo * (1.0 - (1.0 - k) * frac)
     return jnp.where(t < period, up, jnp.where(t < 2.0 * period, down, final))
   return schedule

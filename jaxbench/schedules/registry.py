@@ -145,8 +145,7 @@ def _build_cyclic_wr(fn):
 def _build_warmup(kind):
   def build(name, base_lr, num_epochs, steps_per_epoch, delta_t, alpha_lo, then, then_params):
     _rate(name, "alpha_lo", alpha_lo, positive=(kind == "exponential"))
-    delta_t = _check_period(name, "delta_t", delta_t)
-    warmup_steps = int(round(delta_t * steps_per_epoch))
+    warmup_steps = int(round(_check_period(name, "delta_t", delta_t) * steps_per_epoch))
     if warmup_steps < 1:
       _fail(name, "delta_t", delta_t, f"gives {warmup_steps} warm-up steps at "
             f"steps_per_epoch={steps_per_epoch}; need >= 1")
@@ -175,11 +174,11 @@ def _build_one_cycle(name, base_lr, num_epochs, steps_per_epoch, delta_t, alpha_
   _rate(name, "alpha_up", alpha_up)
   _check_order(name, alpha_lo, alpha_up)
   _check_range(name, "k", k, 0.0, 1.0, what=" (final rate as a fraction of alpha_lo)")
-  delta_t = _check_period(name, "delta_t", delta_t)
-  if 2 * delta_t > num_epochs:
+  period = _check_period(name, "delta_t", delta_t)
+  if 2 * period > num_epochs:
     _fail(name, "delta_t", delta_t, f"must be <= num_epochs / 2 = {num_epochs / 2:g} (the "
           "cycle goes up and down once within training)")
-  return families.one_cycle(alpha_lo, alpha_up, delta_t * steps_per_epoch,
+  return families.one_cycle(alpha_lo, alpha_up, period * steps_per_epoch,
                             num_epochs * steps_per_epoch, k)
 
 
