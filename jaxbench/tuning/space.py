@@ -10,10 +10,28 @@ import dataclasses
 import math
 
 
+def _check_bounds(kind: str, low, high, positive: bool) -> None:
+  if not (math.isfinite(low) and math.isfinite(high) and low < high):
+    raise ValueError(f"{kind}(low={low!r}, high={high!r}): need finite low < high")
+  if positive and low <= 0:
+    raise ValueError(f"{kind}(low={low!r}, high={high!r}): low must be > 0 (log scale)")
+
+
 @dataclasses.dataclass(frozen=True)
 class LogUniform:
   low: float
   high: float
+
+  def __post_init__(self):
+    _check_bounds("LogUniform", self.low, self.high, positive=True)
+
+  def narrowed(self, center: float, factor: float) -> "LogUniform":
+    """[center / factor, center * factor] clipped to [low, high] (trials 51-75 of the protocol)."""
+    if not factor > 1:
+      raise ValueError(f"narrowing factor={factor!r} must be > 1")
+    if not self.low <= center <= self.high:
+      raise ValueError(f"narrowing center={center!r} lies outside [{self.low:g}, {self.high:g}]")
+    return LogUniform(max(self.low, center / factor), min(self.high, center * factor))
 
   def transform(self, u: float) -> float:
     return math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
@@ -25,6 +43,9 @@ class OneMinusLogUniform:
   low: float
   high: float
 
+  def __post_init__(self):
+    _check_bounds("OneMinusLogUniform", self.low, self.high, positive=True)
+
   def transform(self, u: float) -> float:
     return 1.0 - LogUniform(self.low, self.high).transform(u)
 
@@ -33,6 +54,9 @@ class OneMinusLogUniform:
 class Uniform:
   low: float
   high: float
+
+  def __post_init__(self):
+    _check_bounds("Uniform", self.low, self.high, positive=False)
 
   def transform(self, u: float) -> float:
     return self.low + u * (self.high - self.low)
@@ -43,6 +67,11 @@ class IntUniform:
   """Uniform integer in {low, ..., high} (inclusive)."""
   low: int
   high: int
+
+  def __post_init__(self):
+    if int(self.low) != self.low or int(self.high) != self.high or self.low > self.high:
+      raise ValueError(f"IntUniform(low={self.low!r}, high={self.high!r}): need integers "
+                       "low <= high")
 
   def transform(self, u: float) -> int:
     return min(self.high, self.low + int(math.floor(u * (self.high - self.low + 1))))
