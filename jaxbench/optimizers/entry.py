@@ -70,7 +70,8 @@ RANGES: Mapping[str, Range] = types.MappingProxyType({
     'weight_decay': NON_NEGATIVE,
     'initial_accumulator_value': NON_NEGATIVE,
     'momentum_decay': NON_NEGATIVE,
-    'threshold': NON_NEGATIVE,
+    # RAdam's SMA threshold: r_t needs rho_t > 4, so a lower threshold would give NaN steps.
+    'threshold': Range(4.0),
     'adam_lr_ratio': POSITIVE,
 })
 
