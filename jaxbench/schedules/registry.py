@@ -221,12 +221,12 @@ _FAMILIES: dict[str, Family] = {
         "alpha_lo + (alpha_up - alpha_lo) k^c (1 + cos(pi (t - s_c)/L_c))/2",
         "SGDR (Loshchilov & Hutter 2017)"),
     "warmup_linear": Family(
-        lambda lr, T: dict(delta_t=T / 20, alpha_lo=0.0, then="constant", then_params={}),
+        lambda lr, T: dict(delta_t=T / 20, alpha_lo=0.0, then="cosine_decay", then_params={}),
         _build_warmup("linear"),
         "alpha_lo + (then(0) - alpha_lo) t/W for t < W, then(t - W) after",
         "linear warm-up (Goyal et al. 2017)"),
     "warmup_exponential": Family(
-        lambda lr, T: dict(delta_t=T / 20, alpha_lo=lr / 100, then="constant", then_params={}),
+        lambda lr, T: dict(delta_t=T / 20, alpha_lo=lr / 100, then="cosine_decay", then_params={}),
         _build_warmup("exponential"),
         "alpha_lo (then(0)/alpha_lo)^(t/W) for t < W, then(t - W) after",
         "exponential (geometric) warm-up"),
