@@ -26,6 +26,7 @@ SATURATION_RANGE = (0.5, 1.5)
 CONTRAST_RANGE = (0.2, 1.8)
 
 
+@jax.jit
 def standardize(images: jax.Array) -> jax.Array:
   """Per-image standardization over each image's pixels and channels (the last three axes).
 
@@ -42,6 +43,7 @@ def standardize(images: jax.Array) -> jax.Array:
   return (x - mean) / jnp.maximum(std, 1.0 / jnp.sqrt(jnp.float32(num_elements)))
 
 
+@jax.jit
 def adjust_saturation(image: jax.Array, factor: jax.Array) -> jax.Array:
   """TF's AdjustSaturation kernel, vectorised over pixels: RGB -> HSV, S <- clip(S * factor,
   0, 1), HSV -> RGB, with the kernel's exact branch rules.
@@ -74,6 +76,7 @@ def adjust_saturation(image: jax.Array, factor: jax.Array) -> jax.Array:
   return jnp.stack([pick(0) + m, pick(1) + m, pick(2) + m], axis=-1)
 
 
+@jax.jit
 def adjust_contrast(image: jax.Array, factor: jax.Array) -> jax.Array:
   """tf.image.adjust_contrast: each channel's deviations from its spatial mean scaled."""
   mean = jnp.mean(image, axis=(-3, -2), keepdims=True)
