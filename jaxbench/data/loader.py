@@ -238,7 +238,7 @@ def _synthetic_images(name: str, batch_size: int, size: Union[int, str, None]) -
   shape = readers.IMAGE_SHAPES[name]
   classes = readers.NUM_CLASSES[name]
   def draw(n):
-    return (rng.randint(0, 256, (n,) + shape).astype(np.uint8),
+    return (rng.randint(0, 256, (n,) + shape, dtype=np.uint8),
             rng.randint(0, classes, n).astype(np.int32))
   return {'train': draw(n_train), 'test': draw(n_test)}
 
