@@ -118,7 +118,7 @@ def per_epoch_schedule(name: str, base_lr, num_epochs: int,
   last = num_epochs - 1
 
   def schedule(count):
-    epoch = jnp.clip(jnp.asarray(count) // steps_per_epoch, 0, last)
+    epoch = jnp.clip(jnp.asarray(count).astype(jnp.int32) // steps_per_epoch, 0, last)
     return base_lr * table[epoch]
 
   return schedule
