@@ -293,3 +293,11 @@ def test_epoch_permutation_and_batching_helpers():
   np.testing.assert_array_equal(idx, [8, 9, 9, 9])
   np.testing.assert_array_equal(m, [1, 1, 0, 0])
   np.testing.assert_array_equal(data.train_batch_indices(p0, 2, 8), np.asarray(p0)[16:24])
+
+
+def test_tfds_source_without_prepared_copy_explains(tmp_path):
+  with pytest.raises(data.DataNotFoundError) as info:
+    data.load('cifar10', batch_size=4, source='tfds', data_dir=str(tmp_path / 'empty'))
+  msg = str(info.value)
+  assert "pip install 'jaxbench[prepare]'" in msg and 'TensorFlow' in msg
+  assert "tfds.data_source('cifar10')" in msg
