@@ -6,8 +6,8 @@ Conventions, the same for every family:
   converted to D = delta_t * steps_per_epoch steps, so a setting means the same thing on every
   problem whatever its batch size; N = num_epochs * steps_per_epoch is the training length.
 - alpha0 is `base_lr`. alpha_lo and alpha_up are ABSOLUTE learning rates when given; when
-  omitted they default to multiples of base_lr (each Family.defaults in registry.py) so the schedule's
-  shape scales with a tuned (possibly traced) base rate.
+  omitted they default to multiples of base_lr (each Family.defaults in registry.py), so the
+  schedule's shape scales with a tuned (possibly traced) base rate.
 - Rates and k may be traced arrays (vmap over base_lr works); periods are Python numbers
   because they fix the program's structure.
 """
