@@ -196,9 +196,10 @@ class Trainer:
   strategy: a `Strategy`, or None to ask `strategy.choose(problem, backend, R)`.
     runs='vmap': one compiled step advances all R runs; runs='loop': one compiled single-run step
     dispatched for each run in turn (each run does its whole epoch, then the next run).
-    steps_per_dispatch=k: k training steps (and k evaluation batches) fused per call by lax.scan
-    with the strategy's unroll; remainders use the 1-step program, so at most two training
-    programs are ever compiled.
+    steps_per_dispatch=k: k training steps (and up to k evaluation batches) fused per call by
+    lax.scan with the strategy's unroll; training remainders use the 1-step program, so at most
+    two training programs are ever compiled; evaluation uses equal dispatches of <= k batches,
+    the few batches past the end fully masked, so one program per split shape.
   mesh: a 1-D Mesh with axis 'runs' to shard the run axis over; None uses every device whose
     count divides R (see sharding.run_mesh) and no mesh on a single device.
   eval_batch_size: None uses the training batch size (the char-RNN's ordered batches need it).
@@ -386,18 +387,26 @@ class Trainer:
       return carry
     return jax.jit(advance, donate_argnums=(0, 1), out_shardings=self._out_sharding())
 
+  def _eval_params(self, state: TrainState) -> PyTree:
+    """The parameters evaluation sees: the optimizer's own choice (SWA average, schedule-free
+    x) for registry optimizers, else the trained parameters."""
+    if not isinstance(self.run_batch.optimizer, str):
+      return state.params
+    from jaxbench import optimizers  # pylint: disable=import-outside-toplevel
+    return optimizers.eval_params(self.run_batch.optimizer, state.opt_state, state.params)
+
   def _make_eval_start(self):
     def start(state):
       carry = evaluation.start(self.problem, state.model_state)
-      return carry, self.problem.regularizer(state.params)
+      return carry, self.problem.regularizer(self._eval_params(state))
     fn = jax.vmap(start) if self._vmapped else start
     return jax.jit(fn, out_shardings=self._out_sharding())
 
   def _make_eval_batches(self, num_batches: int):
     """(carry, state, inputs, targets, start) -> carry after batches start .. start + n - 1."""
     def one(carry, state, inputs, targets, index):
-      return evaluation.batch(self.problem, carry, state.params, state.eval_key, inputs,
-                              targets, index, self.eval_batch_size)
+      return evaluation.batch(self.problem, carry, self._eval_params(state), state.eval_key,
+                              inputs, targets, index, self.eval_batch_size)
     if self._vmapped:
       one = jax.vmap(one, in_axes=(0, 0, None, None, None))
 
@@ -555,12 +564,15 @@ class Trainer:
     split = self._data_on(name, device)
     carry, regularizer = self._executable(('eval_start', device), self._make_eval_start,
                                           state)(state)
-    position = 0
-    for size in self._chunks(batching.num_eval_batches(split.size, self.eval_batch_size)):
+    num_batches = batching.num_eval_batches(split.size, self.eval_batch_size)
+    # One program per split shape: ceil(nb / k) equal dispatches of c <= k batches; the few
+    # batches past the end (< number of dispatches) are fully masked by eval_batch_indices.
+    dispatches = -(-num_batches // self._strategy.steps_per_dispatch)
+    size = -(-num_batches // dispatches)
+    for position in range(0, dispatches * size, size):
       args = (carry, state, split.inputs, split.targets, np.int32(position))
       program = self._executable(
           ('eval', size, split.inputs.shape, split.targets.shape, device),
           functools.partial(self._make_eval_batches, size), *args)
       carry = program(*args)
-      position += size
     return carry.loss_sum, carry.correct_sum, regularizer
