@@ -209,10 +209,10 @@ GUTENBERG = (
     '\r\n'
     'WAR AND PEACE\r\n'
     '\r\n'
-    'Contents\r\n'
+    '    Contents\r\n'   # the real pg2600.txt indents its table of contents
     '\r\n'
-    'BOOK ONE: 1805\r\n'
-    'CHAPTER I\r\n'
+    '    BOOK ONE: 1805\r\n'
+    '    CHAPTER I\r\n'
     '\r\n'
     'BOOK ONE: 1805\r\n'
     '\r\n'
