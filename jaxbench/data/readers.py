@@ -281,8 +281,8 @@ def strip_gutenberg(text: str) -> str:
   3. Leading and trailing blank lines are removed; the text ends with one newline.
   """
   lines = text.split('\n')
-  start = next((i for i, l in enumerate(lines) if l.startswith('*** START OF')), None)
-  end = next((i for i, l in enumerate(lines) if l.startswith('*** END OF')), None)
+  start = next((i for i, l in enumerate(lines) if l.lstrip().startswith('*** START OF')), None)
+  end = next((i for i, l in enumerate(lines) if l.lstrip().startswith('*** END OF')), None)
   if start is not None:
     lines = lines[start + 1:(end if end is not None and end > start else len(lines))]
   contents = next((i for i, l in enumerate(lines) if l.strip().lower() == 'contents'), None)
