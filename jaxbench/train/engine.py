@@ -244,7 +244,9 @@ class Trainer:
 
     splits = {name: getattr(dataset, name) for name in ('train',) + SPLITS}
     if self.mesh is not None:
-      splits = jax.device_put(splits, sharding.replicated(self.mesh))
+      everywhere = sharding.replicated(self.mesh)
+      splits = {name: Split(*jax.device_put((split.inputs, split.targets), everywhere))
+                for name, split in splits.items()}
     self._splits: dict[str, Split] = splits
     self._executables: dict[tuple, Any] = {}
     self._compile_seconds = 0.0
@@ -443,7 +445,9 @@ class Trainer:
 
   def _data_on(self, name: str, device) -> Split:
     split = self._splits[name]
-    return split if device is None else sharding.replica_on(split, device)
+    if device is None:
+      return split
+    return Split(*sharding.replica_on((split.inputs, split.targets), device))
 
   def init(self, seeds: Optional[np.ndarray] = None,
            hyperparams: Optional[Mapping[str, np.ndarray]] = None) -> TrainState:
