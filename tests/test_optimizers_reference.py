@@ -270,12 +270,39 @@ def test_reference_cases_exercise_every_term():
     ('adam', 'optax', lambda p, g, t, s: _adam_textbook(p, g, t, s, 0.1, 0.8, 0.9, 0.05)),
     # RMSProp with the accumulator starting at zero.
     ('rmsprop', 'optax', lambda p, g, t, s: _rmsprop_zero(p, g, t, s, 0.01, 0.9, 0.1)),
+    # tf.contrib.opt.NadamOptimizer: TF1 Adam with numerator b1 m + (1 - b1) g.
+    ('nadam', 'tf1', lambda p, g, t, s: _nadam_tf1(p, g, t, s, 0.1, 0.9, 0.99, 0.01)),
+    # optax.nadam: (b1 m / (1 - b1^(t+1)) + (1 - b1) g / (1 - b1^t)) / (sqrt(v_hat) + eps).
+    ('nadam', 'optax', lambda p, g, t, s: _nadam_optax(p, g, t, s, 0.1, 0.9, 0.99, 0.01)),
+    # optax.amsgrad: max over the bias-corrected v_hat.
+    ('amsgrad', 'optax', lambda p, g, t, s: _amsgrad_optax(p, g, t, s, 0.5, 0.5, 0.5, 0.01)),
 ])
-def test_optax_form(name, other_form, np_step):
+def test_other_forms(name, other_form, np_step):
   hyperparams = {**CASES[name][0], 'form': other_form}
   assert_updates_match(run_jax(name, 3, **hyperparams), run_np(np_step, 3))
   # The forms differ measurably in this setting (otherwise the option would be untested).
   assert not np.allclose(run_np(np_step, 3), run_np(CASES[name][1], 3), rtol=1e-3)
+
+
+def _nadam_tf1(p, g, t, s, lr, b1, b2, eps):
+  m = b1 * s.get('m', zeros()) + (1 - b1) * g
+  v = b2 * s.get('v', zeros()) + (1 - b2) * g * g
+  lr_t = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
+  return p - lr_t * (b1 * m + (1 - b1) * g) / (np.sqrt(v) + eps), {'m': m, 'v': v}
+
+
+def _nadam_optax(p, g, t, s, lr, b1, b2, eps):
+  m = b1 * s.get('m', zeros()) + (1 - b1) * g
+  v = b2 * s.get('v', zeros()) + (1 - b2) * g * g
+  numerator = b1 * m / (1 - b1**(t + 1)) + (1 - b1) * g / (1 - b1**t)
+  return p - lr * numerator / (np.sqrt(v / (1 - b2**t)) + eps), {'m': m, 'v': v}
+
+
+def _amsgrad_optax(p, g, t, s, lr, b1, b2, eps):
+  m = b1 * s.get('m', zeros()) + (1 - b1) * g
+  v = b2 * s.get('v', zeros()) + (1 - b2) * g * g
+  v_max = np.maximum(s.get('v_max', zeros()), v / (1 - b2**t))
+  return p - lr * (m / (1 - b1**t)) / (np.sqrt(v_max) + eps), {'m': m, 'v': v, 'v_max': v_max}
 
 
 def _adam_textbook(p, g, t, s, lr, b1, b2, eps):

@@ -196,3 +196,18 @@ def test_one_compilation_serves_every_hyperparameter_value(name):
   vmapped(batched)
   vmapped({hp: v[::-1] for hp, v in batched.items()})
   assert vmapped._cache_size() == 1
+
+
+def test_wrappers_reject_bad_concrete_arguments():
+  inner = optimizers.get('sgd')
+  with pytest.raises(ValueError, match='start_step=-1'):
+    optimizers.swa(inner, start_step=-1, every=1)
+  with pytest.raises(ValueError, match='every=0'):
+    optimizers.swa(inner, start_step=0, every=0)
+  with pytest.raises(ValueError, match='alpha=1.5'):
+    optimizers.lookahead(inner, alpha=1.5, k=5)
+  with pytest.raises(ValueError, match='k=0'):
+    optimizers.lookahead(inner, alpha=0.5, k=0)
+  with pytest.raises(ValueError, match='params'):
+    opt = optimizers.lookahead(inner)
+    opt.update({'w': jnp.ones(2)}, opt.init({'w': jnp.ones(2)}))

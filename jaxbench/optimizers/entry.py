@@ -114,13 +114,16 @@ class Entry:
       return
     if hp == 'learning_rate' and callable(value):
       return  # a schedule count -> lr; the schedules module validates its own parameters
-    if is_traced(value):
-      return
-    try:
-      array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-      raise ValueError(f'{self.name}: {hp}={value!r} is not a number; expected '
-                       f'{self.range_of(hp)}') from None
-    valid = self.range_of(hp)
-    if np.isnan(array).any() or not valid.contains(array):
-      raise ValueError(f'{self.name}: {hp}={value!r} is out of range; expected {valid}')
+    check_value(self.name, hp, value, self.range_of(hp))
+
+
+def check_value(owner: str, hp: str, value: Any, valid: Range) -> None:
+  """ValueError naming `owner`, the bad value and the valid range; traced values pass."""
+  if is_traced(value):
+    return
+  try:
+    array = np.asarray(value, dtype=np.float64)
+  except (TypeError, ValueError):
+    raise ValueError(f'{owner}: {hp}={value!r} is not a number; expected {valid}') from None
+  if np.isnan(array).any() or not valid.contains(array):
+    raise ValueError(f'{owner}: {hp}={value!r} is out of range; expected {valid}')

@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxbench.optimizers.entry import RANGES, check_value
+
 ArrayLike = jax.typing.ArrayLike
 
 
@@ -37,6 +39,8 @@ def lookahead(inner: optax.GradientTransformation, alpha: ArrayLike = 0.5, k: Ar
   Adam moments, step count) is kept across syncs, as in the paper and tfa.optimizers.Lookahead.
   `alpha` and `k` may be traced (k is rounded to an int32); `update` requires `params`.
   """
+  check_value('lookahead', 'alpha', alpha, RANGES['alpha'])
+  check_value('lookahead', 'k', k, RANGES['k'])
 
   def init_fn(params: optax.Params) -> LookaheadState:
     return LookaheadState(count=jnp.zeros([], jnp.int32),

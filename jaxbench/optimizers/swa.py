@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxbench.optimizers.entry import Range, check_value
+
 ArrayLike = jax.typing.ArrayLike
 
 
@@ -36,6 +38,8 @@ def swa(inner: optax.GradientTransformation, start_step: ArrayLike, every: Array
   from about 75% of the budget on, with a constant or cyclical rate. `start_step` and `every`
   may be traced; `update` requires `params`.
   """
+  check_value('swa', 'start_step', start_step, Range(0, integer=True))
+  check_value('swa', 'every', every, Range(1, integer=True))
 
   def init_fn(params: optax.Params) -> SWAState:
     return SWAState(count=jnp.zeros([], jnp.int32), num_averaged=jnp.zeros([], jnp.int32),
