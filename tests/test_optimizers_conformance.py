@@ -73,8 +73,10 @@ def assert_same_layout(state, reference) -> None:
 def test_conformance(name):
   key0, key1 = jax.random.PRNGKey(0), jax.random.PRNGKey(1)
   params0 = init_params(key0)
-  defaults = {hp: optimizers.defaults(name)[hp] for hp in optimizers.search_space(name)}
-  sample = sampled(name)
+  # Every numeric hyperparameter (not only the tuned ones) goes in as a traced array.
+  choices = optimizers.entry(name).choices
+  defaults = {hp: v for hp, v in optimizers.defaults(name).items() if hp not in choices}
+  sample = {**defaults, **sampled(name)}
 
   # A: jit, concrete defaults, the learning rate given as a (constant) schedule.
   rate = optimizers.defaults(name)['learning_rate']
