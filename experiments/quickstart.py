@@ -15,7 +15,7 @@ OPTIMIZERS = ("sgd", "momentum", "adam")
 # problem -> shortened training (the paper: 100 epochs each).
 PROBLEMS = {
     "quadratic_deep": {"num_epochs": 10},
-    "fmnist_2c2d": {"num_epochs": 2, "max_steps": 60},
+    "fmnist_2c2d": {"num_epochs": 1, "max_steps": 40},  # 40 steps of 128 examples
 }
 
 
@@ -24,6 +24,7 @@ def get_config():
   config.num_seeds = 3
   config.seed = 42
   config.output_dir = "results/quickstart"
+  config.data.eval_size = 2000  # of the 10,000 examples of each evaluation set (SPEC: all)
   config.checkpoint_every_epochs = 0  # short runs: nothing worth resuming
   config.suite = tuple({"problem": problem, "optimizer": optimizer, **shortening}
                        for (problem, shortening), optimizer

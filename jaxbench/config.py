@@ -68,6 +68,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.source = "auto"
   config.data.dir = config_dict.placeholder(str)
   config.data.synthetic_size = config_dict.placeholder(int)
+  # Evaluate on the first N examples of train_eval/valid/test (None = the full sets, as SPEC).
+  # A shortening for demos (the quickstart); recorded in each run's config.
+  config.data.eval_size = config_dict.placeholder(int)
   config.output_dir = "results"
   config.checkpoint_every_epochs = 10                  # 0 disables checkpointing
   config.strategy = ml_collections.ConfigDict()
@@ -96,6 +99,7 @@ class RunSpec:
   data_source: str
   data_dir: Optional[str]
   synthetic_size: Optional[int]
+  eval_size: Optional[int]
   output_dir: str
   checkpoint_every_epochs: int
   strategy: Optional[dict]
@@ -239,6 +243,7 @@ def _resolve_group(config: Mapping, group: Mapping, index: Optional[int]) -> Run
   _check_int("config.seed", config["seed"], 0)
   _check_int("config.num_seeds", config["num_seeds"], 1)
   _check_int("config.train_log_interval", config["train_log_interval"], 1)
+  _check_int("config.data.eval_size", config["data"]["eval_size"], 1, allow_none=True)
   _check_int("config.checkpoint_every_epochs", config["checkpoint_every_epochs"], 0)
   _check_name("config.data.source", config["data"]["source"],
               ("auto", "files", "tfds", "synthetic", "generated"))
@@ -253,6 +258,7 @@ def _resolve_group(config: Mapping, group: Mapping, index: Optional[int]) -> Run
       seeds=seeds, batch_size=batch_size, num_epochs=num_epochs, max_steps=max_steps,
       train_log_interval=config["train_log_interval"], data_source=config["data"]["source"],
       data_dir=config["data"]["dir"], synthetic_size=config["data"]["synthetic_size"],
+      eval_size=config["data"]["eval_size"],
       output_dir=config["output_dir"], checkpoint_every_epochs=config["checkpoint_every_epochs"],
       strategy=strategy or None)
 

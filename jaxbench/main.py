@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 from absl import app
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -35,6 +36,8 @@ def _main(argv) -> None:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if _CONFIG.value is None:
     raise app.UsageError("--config=experiments/<name>.py is required")
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint step at INFO
   try:
     train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except (KeyError, TypeError, ValueError) as e:

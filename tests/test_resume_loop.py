@@ -38,7 +38,8 @@ class FakeTrainer:
     seeds = jnp.asarray(self.run_batch.seeds, jnp.float32)
     return FakeState(seeds, jnp.zeros(seeds.shape, bool), jnp.full(seeds.shape, -1, jnp.int32))
 
-  def run_epoch(self, state, epoch):
+  def run_epoch(self, state, epoch):  # 0-based training epoch, as the engine's
+    epoch += 1  # the record entry it produces
     FakeTrainer.calls.append(epoch)
     if FakeTrainer.crash_at_epoch == epoch:
       raise KeyboardInterrupt(f"simulated kill in epoch {epoch}")
@@ -46,7 +47,7 @@ class FakeTrainer:
     # Seed 43 "diverges" in epoch 2: the engine's mask freezes it.
     hit = (jnp.asarray(self.run_batch.seeds) == 43) & (epoch == 2)
     diverged = state.diverged | hit
-    diverged_epoch = jnp.where(hit, epoch, state.diverged_epoch)
+    diverged_epoch = jnp.where(hit, epoch - 1, state.diverged_epoch)  # training epoch
     minibatch = np.stack([np.asarray(w) + i for i in range(3)], axis=1)
     return FakeState(w, diverged, diverged_epoch), minibatch
 
@@ -107,7 +108,7 @@ def test_records_written_with_hand_computed_metrics(tmp_path, fake_engine, monke
   assert first["minibatch_train_losses"] == pytest.approx(
       [expected[e] + i for e in range(1, 5) for i in range(3)])
   assert first["status"] == "finished" and first["diverged_epoch"] is None
-  assert second["status"] == "diverged" and second["diverged_epoch"] == 2
+  assert second["status"] == "diverged" and second["diverged_epoch"] == 1
   assert first["optimizer_hyperparams"] == {"learning_rate": 0.01}
   assert first["training_params"] == {"lr_sched_epochs": None, "lr_sched_factors": None}
   assert first["l2_reg"] is None and first["compile_seconds"] == 0.25

@@ -72,7 +72,15 @@ def pending_seeds(spec: config_lib.RunSpec) -> tuple[int, ...]:
 def _dataset_key(spec: config_lib.RunSpec) -> tuple:
   from jaxbench import problems
   return (problems.get(spec.problem).dataset, spec.batch_size, spec.data_source, spec.data_dir,
-          spec.synthetic_size)
+          spec.synthetic_size, spec.eval_size)
+
+
+def _shorten_eval(dataset, size: int):
+  """The first `size` examples of each evaluation split (train is untouched)."""
+  from jaxbench.data import Split
+  cut = lambda split: Split(split.inputs[:size], split.targets[:size])
+  return dataclasses.replace(dataset, train_eval=cut(dataset.train_eval),
+                             valid=cut(dataset.valid), test=cut(dataset.test))
 
 
 def load_datasets(specs: list[config_lib.RunSpec]) -> dict:
@@ -90,6 +98,11 @@ def load_datasets(specs: list[config_lib.RunSpec]) -> dict:
         kwargs["synthetic_size"] = spec.synthetic_size
       cache[key] = data.load(problems.get(spec.problem).dataset, **kwargs)
     dataset = cache[key]
+    if spec.eval_size is not None:
+      if dataset.batch_size is not None:
+        raise ValueError(f"config.data.eval_size={spec.eval_size}: {spec.problem!r} evaluates "
+                         "ordered batches of the whole text; valid choices: None")
+      cache[key] = dataset = _shorten_eval(dataset, spec.eval_size)
     train_size = dataset.train.size
     if problems.get(spec.problem).dataset == "tolstoi":
       continue  # text: train.size counts sequences already cut to the batch size
@@ -101,14 +114,23 @@ def load_datasets(specs: list[config_lib.RunSpec]) -> dict:
 
 
 def _make_trainer(spec: config_lib.RunSpec, seeds: tuple[int, ...], dataset):
+  """The engine for the pending seeds. Numeric hyperparameters travel as per-run arrays (traced,
+  no recompilation per value); non-numeric ones (e.g. adam's form='tf1') are static and bound
+  into the optimizer factory."""
+  import functools
+  from jaxbench import optimizers
   from jaxbench.train import engine
   from jaxbench.train.strategy import Strategy
-  num_runs = len(seeds)
-  hyperparams = {k: np.full((num_runs,), v, dtype=np.float32 if isinstance(v, float) else None)
-                 for k, v in spec.hyperparams.items()}
+  numeric = {k: v for k, v in spec.hyperparams.items()
+             if isinstance(v, (int, float)) and not isinstance(v, bool)}
+  static = {k: v for k, v in spec.hyperparams.items() if k not in numeric}
+  optimizer: Any = spec.optimizer
+  if static:
+    optimizer = functools.partial(optimizers.get, spec.optimizer, **static)
   run_batch = engine.RunBatch(
-      problem=spec.problem, optimizer=spec.optimizer, schedule=spec.schedule,
-      schedule_params=dict(spec.schedule_params), hyperparams=hyperparams,
+      problem=spec.problem, optimizer=optimizer, schedule=spec.schedule,
+      schedule_params=dict(spec.schedule_params),
+      hyperparams={k: np.full((len(seeds),), v) for k, v in numeric.items()},
       seeds=np.asarray(seeds, dtype=np.int64), batch_size=spec.batch_size,
       num_epochs=spec.num_epochs, max_steps=spec.max_steps,
       train_log_interval=spec.train_log_interval)
@@ -149,7 +171,7 @@ def run_group(spec: config_lib.RunSpec, dataset, config: dict,
   identifier = checkpoint_lib.batch_id({
       "setting": setting_of(spec), "problem": spec.problem, "optimizer": spec.optimizer,
       "seeds": list(seeds), "max_steps": spec.max_steps, "strategy": trainer.strategy,
-      "data": [spec.data_source, spec.data_dir, spec.synthetic_size]})
+      "data": [spec.data_source, spec.data_dir, spec.synthetic_size, spec.eval_size]})
   checkpointer = None
   if spec.checkpoint_every_epochs > 0:
     checkpointer = checkpoint_lib.Checkpointer(
@@ -171,7 +193,8 @@ def run_group(spec: config_lib.RunSpec, dataset, config: dict,
 
   for epoch in range(start_epoch + 1, spec.num_epochs + 1):
     epoch_start = time.monotonic()
-    state, minibatch = trainer.run_epoch(state, epoch)
+    # Record entry `epoch` follows the engine's (0-based) training epoch `epoch - 1`.
+    state, minibatch = trainer.run_epoch(state, epoch - 1)
     metrics = _as_host(trainer.evaluate(state))
     seconds = time.monotonic() - epoch_start
     history["metrics"].append({k: v.tolist() for k, v in metrics.items()})
