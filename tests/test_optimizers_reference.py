@@ -346,8 +346,8 @@ def test_defaults_are_spec_section_2():
 
 
 def test_default_adam_is_tf1_form():
-  """With the defaults, step 1 of TF1 Adam is lr * g / (|g| + eps / sqrt(1 - b2)) ... i.e.
-  m_1 = 0.1 g, v_1 = 0.001 g^2, lr_1 = lr sqrt(0.001) / 0.1: update = -lr g / (|g| + eps/sqrt(.001))."""
+  """With the defaults, TF1 Adam's first step: m_1 = 0.1 g, v_1 = 0.001 g^2,
+  lr_1 = lr sqrt(0.001) / 0.1, so update = -lr g / (|g| + eps / sqrt(0.001))."""
   update = run_jax('adam', 1)[0]
   g = grad_np(P0)
   expected = -1e-3 * g / (np.abs(g) + 1e-8 / np.sqrt(1e-3))

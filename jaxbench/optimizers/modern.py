@@ -21,7 +21,8 @@ WEIGHT_DECAY = LogUniform(1e-5, 1e-1)
 
 def adamw(*, learning_rate: LearningRate, b1: Any, b2: Any, eps: Any, weight_decay: Any
           ) -> optax.GradientTransformation:
-  """AdamW (Loshchilov & Hutter 2019), optax.adamw: theta -= lr (m_hat/(sqrt(v_hat)+eps) + wd theta).
+  """AdamW (Loshchilov & Hutter 2019), optax.adamw:
+  theta -= lr (m_hat / (sqrt(v_hat) + eps) + wd theta).
   The decay applies to every parameter (the problems' own L2 term applies besides)."""
   return optax.adamw(learning_rate, b1, b2, eps, weight_decay=weight_decay)
 
@@ -116,6 +117,6 @@ def muon(*, learning_rate: LearningRate, b1: Any, weight_decay: Any, adam_lr_rat
 MUON = Entry('muon', muon,
              {'learning_rate': 0.02, 'b1': 0.95, 'weight_decay': 0.0, 'adam_lr_ratio': 0.05},
              {'learning_rate': LR, 'b1': B1},
-             reference='Jordan et al. 2024 (blog, github.com/KellerJordan/Muon); optax.contrib.muon')
+             reference='Jordan et al. 2024 (github.com/KellerJordan/Muon); optax.contrib.muon')
 
 ENTRIES: tuple[Entry, ...] = (ADAMW, LION, SCHEDULE_FREE_ADAMW, PRODIGY, ADOPT, MUON)

@@ -105,7 +105,8 @@ def scale_by_nadam_dozat(b1: ArrayLike = 0.9, b2: ArrayLike = 0.999, eps: ArrayL
       mu_t = b1 (1 - 0.5 * 0.96^(psi t)),  mu_{t+1} = b1 (1 - 0.5 * 0.96^(psi (t+1)))
       P_t = P_{t-1} mu_t   (P_0 = 1)
       m_t = b1 m + (1 - b1) g;   v_t = b2 v + (1 - b2) g^2;   v_hat = v_t / (1 - b2^t)
-      direction = [(1 - mu_t) g / (1 - P_t) + mu_{t+1} m_t / (1 - P_t mu_{t+1})] / (sqrt(v_hat) + eps)
+      direction = [(1 - mu_t) g / (1 - P_t) + mu_{t+1} m_t / (1 - P_t mu_{t+1})]
+                  / (sqrt(v_hat) + eps)
 
   psi = `momentum_decay` (Keras' schedule_decay, default 0.004).
   """
