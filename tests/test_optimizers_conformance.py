@@ -188,3 +188,25 @@ def test_muon_orthogonalises_every_matrix_and_kernel():
   nesterov_first = 0.9 * 0.1 / (1 - 0.81) + 1
   np.testing.assert_allclose(updates['b'], -0.05 * nesterov_first * np.sign(grads['b']),
                              rtol=1e-4)
+
+
+@pytest.mark.parametrize('name', ['adam', 'amsgrad', 'nadam', 'amsbound'])
+def test_own_transforms_keep_bfloat16_state(name):
+  """jaxbench's own transforms keep the params' dtype in the state even when the
+  hyperparameters are traced float32 scalars (scan would reject a promoted carry)."""
+  params = {'w': jnp.ones((2, 2), jnp.bfloat16)}
+  hyperparams = {hp: jnp.float32(d.transform(0.5)) if hp != 'k' else jnp.int32(2)
+                 for hp, d in optimizers.search_space(name).items()}
+
+  @jax.jit
+  def run(hps):
+    opt = optimizers.get(name, **hps)
+    def step(carry, _):
+      p, state = carry
+      u, state = opt.update(p, state, p)
+      return (optax.apply_updates(p, u), state), None
+    return jax.lax.scan(step, (params, opt.init(params)), None, length=3)[0]
+
+  new_params, state = run(hyperparams)
+  assert new_params['w'].dtype == jnp.bfloat16
+  assert_same_layout(state, optimizers.get(name).init(params))

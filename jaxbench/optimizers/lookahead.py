@@ -56,7 +56,7 @@ def lookahead(inner: optax.GradientTransformation, alpha: ArrayLike = 0.5, k: Ar
     period = jnp.maximum(jnp.round(jnp.asarray(k)).astype(jnp.int32), 1)
     sync = (count % period) == 0
     fast = optax.apply_updates(params, fast_updates)
-    synced_slow = jax.tree.map(lambda s, f: s + alpha * (f - s), state.slow, fast)
+    synced_slow = jax.tree.map(lambda s, f: (s + alpha * (f - s)).astype(s.dtype), state.slow, fast)
     slow = jax.tree.map(lambda new, old: jnp.where(sync, new, old).astype(old.dtype),
                         synced_slow, state.slow)
     new_updates = jax.tree.map(

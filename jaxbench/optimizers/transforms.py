@@ -26,8 +26,9 @@ def _increment(count: chex.Array) -> chex.Array:
 
 
 def _ema(new: optax.Params, old: optax.Params, decay: ArrayLike, order: int) -> optax.Params:
-  """decay * old + (1 - decay) * new**order, leaf by leaf."""
-  return jax.tree.map(lambda g, t: decay * t + (1 - decay) * g**order, new, old)
+  """decay * old + (1 - decay) * new**order, leaf by leaf, in the dtype of `old` (a traced
+  float32 decay must not promote a bfloat16 state)."""
+  return jax.tree.map(lambda g, t: (decay * t + (1 - decay) * g**order).astype(t.dtype), new, old)
 
 
 def _power(base: ArrayLike, count: chex.Array) -> chex.Array:
