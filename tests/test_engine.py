@@ -7,11 +7,10 @@ import pytest
 
 from jaxbench.train.engine import RunBatch, Trainer
 from jaxbench.train.strategy import Strategy
-from test_engine_toys import (adam, counting_dataset, counting_problem, mlp_problem,
+from test_engine_toys import (counting_dataset, counting_problem, mlp_problem,
                               numpy_mlp_metrics, sgd, toy_dataset)
 
 VMAP = Strategy('vmap', 1, 1)
-LOOP = Strategy('loop', 1, 1)
 
 
 def _train(trainer: Trainer, seeds=None, hyperparams=None):
@@ -27,126 +26,134 @@ def _train(trainer: Trainer, seeds=None, hyperparams=None):
   return stacked, np.concatenate(losses, axis=1), state
 
 
-def _batch(seeds, learning_rates, **kwargs):
+# The reference batch: three seeds with two traced hyperparameters each; the third run's huge
+# learning rate diverges in its first epoch. 100 training examples of batch 16 = 6 steps per
+# epoch; 37/39/41 evaluation examples, so every split ends with a padded batch.
+SEEDS = [5, 7, 9]
+LEARNING_RATES = [1e-2, 3e-2, 1e32]
+MOMENTA = [0.9, 0.5, 0.9]
+
+
+def _batch(seeds, learning_rates, momenta, **kwargs):
   kwargs.setdefault('problem', mlp_problem())
-  kwargs.setdefault('optimizer', adam)
+  kwargs.setdefault('optimizer', sgd)
   kwargs.setdefault('schedule', None)
-  kwargs.setdefault('num_epochs', 2)
+  kwargs.setdefault('num_epochs', 3)
   kwargs.setdefault('train_log_interval', 2)
-  return RunBatch(seeds=np.asarray(seeds), hyperparams={'learning_rate': np.asarray(
-      learning_rates, np.float32)}, **kwargs)
+  return RunBatch(seeds=np.asarray(seeds), hyperparams={
+      'learning_rate': np.asarray(learning_rates, np.float32),
+      'momentum': np.asarray(momenta, np.float32)}, **kwargs)
 
 
-def test_seed_gives_same_run_alone_or_batched_and_on_rerun():
-  dataset = toy_dataset()
-  problem = mlp_problem(dropout=0.25)
-  batched, batched_losses, batched_state = _train(
-      Trainer(_batch([5, 7, 9], [1e-2, 3e-2, 1e-3], problem=problem), dataset, VMAP))
-  alone, alone_losses, alone_state = _train(
-      Trainer(_batch([7], [3e-2], problem=problem), dataset, VMAP))
-  for name, values in alone.items():
-    np.testing.assert_allclose(batched[name][1], values[0], rtol=1e-5, atol=1e-6, err_msg=name)
-  np.testing.assert_allclose(batched_losses[1], alone_losses[0], rtol=1e-5, atol=1e-6)
-  jax.tree.map(lambda b, a: np.testing.assert_allclose(b[1], a[0], rtol=1e-5, atol=1e-6),
-               batched_state.params, alone_state.params)
-  # Seeds really matter (init, order and dropout differ), so the test above is not vacuous.
-  assert not np.allclose(batched['test_loss'][0], batched['test_loss'][2])
-  rerun, rerun_losses, _ = _train(
-      Trainer(_batch([5, 7, 9], [1e-2, 3e-2, 1e-3], problem=problem), dataset, VMAP))
-  for name, values in batched.items():
-    np.testing.assert_array_equal(rerun[name], values, err_msg=name)
-  np.testing.assert_array_equal(rerun_losses, batched_losses)
+@pytest.fixture(scope='module')
+def dataset():
+  return toy_dataset(train=100, evaluation=37)
 
 
-def test_dropout_acts_in_training_only():
-  """Dropout acts in training steps only: with and without it, one seed shares its epoch-0
-  evaluation (same init, eval mode) and then differs."""
-  dataset = toy_dataset()
-  with_dropout, _, _ = _train(Trainer(_batch([3], [1e-2], problem=mlp_problem(dropout=0.5)),
-                                      dataset, VMAP))
-  without, _, _ = _train(Trainer(_batch([3], [1e-2], problem=mlp_problem(dropout=0.0)),
-                                 dataset, VMAP))
-  np.testing.assert_allclose(with_dropout['test_loss'][:, 0], without['test_loss'][:, 0])
-  assert not np.allclose(with_dropout['test_loss'][:, 1:], without['test_loss'][:, 1:])
-
-
-@pytest.mark.parametrize('strategy', [Strategy('vmap', 3, 2), Strategy('loop', 1, 1),
-                                      Strategy('loop', 4, 4)], ids=str)
-def test_strategies_agree(strategy):
-  dataset = toy_dataset(train=100)  # 6 steps of 16 per epoch: chunks of 3/4 plus remainders
-  run_batch = _batch([1, 2], [1e-2, 5e-2], optimizer=sgd, max_steps=9)
-  reference, reference_losses, _ = _train(Trainer(run_batch, dataset, VMAP))
-  other, other_losses, _ = _train(Trainer(run_batch, dataset, strategy))
-  for name, values in reference.items():
-    np.testing.assert_allclose(other[name], values, rtol=2e-5, atol=1e-6, err_msg=name)
-  np.testing.assert_allclose(other_losses, reference_losses, rtol=2e-5, atol=1e-6)
-  # max_steps=9 with 6 steps per epoch: epoch 0 runs 6 steps (3 logged), epoch 1 runs 3 (2).
-  assert reference_losses.shape == (2, 5)
-
-
-def test_no_recompilation_across_epochs_seeds_and_hyperparameters():
+@pytest.fixture(scope='module')
+def reference(dataset):
+  """The reference batch trained with the vmap strategy, one step per dispatch."""
   traces = []
-  dataset = toy_dataset()
-  trainer = Trainer(_batch([1, 2], [1e-2, 1e-3], problem=mlp_problem(trace_counter=traces),
-                           num_epochs=3), dataset, Strategy('vmap', 4, 1))
-  state = trainer.init()
-  trainer.evaluate(state)
-  state, _ = trainer.run_epoch(state, 0)
-  trainer.evaluate(state)
+  run_batch = _batch(SEEDS, LEARNING_RATES, MOMENTA,
+                     problem=mlp_problem(dropout=0.25, trace_counter=traces))
+  trainer = Trainer(run_batch, dataset, VMAP)
+  metrics, losses, state = _train(trainer)
+  return dict(trainer=trainer, metrics=metrics, losses=losses, state=state, traces=traces)
+
+
+def _assert_same(metrics, losses, other_metrics, other_losses, runs, other_runs, rtol=1e-5):
+  for name, values in metrics.items():
+    np.testing.assert_allclose(other_metrics[name][other_runs], values[runs], rtol=rtol,
+                               atol=1e-6, err_msg=name)
+  np.testing.assert_allclose(other_losses[other_runs], losses[runs], rtol=rtol, atol=1e-6)
+
+
+def test_seed_gives_same_run_alone_or_batched_and_on_rerun(reference, dataset):
+  metrics, losses = reference['metrics'], reference['losses']
+  # Seeds 7 and 5 in another batch (other size, other order, no diverging neighbour).
+  other = Trainer(_batch([7, 5], LEARNING_RATES[1::-1], MOMENTA[1::-1]), dataset, VMAP)
+  other_metrics, other_losses, other_state = _train(other)
+  _assert_same(metrics, losses, other_metrics, other_losses, [1, 0], [0, 1])
+  jax.tree.map(lambda b, a: np.testing.assert_allclose(b[1], a[0], rtol=1e-5, atol=1e-6),
+               reference['state'].params, other_state.params)
+  # Seed 7 truly alone: R = 1.
+  alone_metrics, alone_losses, _ = _train(
+      Trainer(_batch([7], LEARNING_RATES[1:2], MOMENTA[1:2]), dataset, VMAP))
+  _assert_same(metrics, losses, alone_metrics, alone_losses, [1], [0])
+  # Seeds really matter (init, order and dropout differ), so the checks are not vacuous.
+  assert not np.allclose(other_metrics['test_loss'][0], other_metrics['test_loss'][1])
+  # Re-running gives bit-identical numbers.
+  rerun_metrics, rerun_losses, _ = _train(reference['trainer'])
+  for name, values in metrics.items():
+    np.testing.assert_array_equal(rerun_metrics[name], values, err_msg=name)
+  np.testing.assert_array_equal(rerun_losses, losses)
+
+
+@pytest.mark.parametrize('strategy', [Strategy('vmap', 2, 2), Strategy('loop', 1, 1),
+                                      Strategy('loop', 4, 3)], ids=str)
+def test_strategies_agree(reference, dataset, strategy):
+  """6 steps per epoch: chunks of 2; single steps; a chunk of 4 plus 2 single steps. Evaluation:
+  3 batches per split as 2 dispatches of 2 (one fully masked batch), 3 of 1, 1 of 3."""
+  trainer = Trainer(_batch(SEEDS, LEARNING_RATES, MOMENTA), dataset, strategy)
+  metrics, losses, state = _train(trainer)
+  _assert_same(reference['metrics'], reference['losses'], metrics, losses, slice(None),
+               slice(None), rtol=2e-5)
+  assert state.diverged.tolist() == [False, False, True]
+
+
+def test_max_steps_caps_the_total_number_of_steps(dataset):
+  trainer = Trainer(_batch([1], [1e-2], [0.0], max_steps=9, num_epochs=3), dataset, VMAP)
+  assert [trainer.steps_in_epoch(e) for e in range(3)] == [6, 3, 0]
+  metrics, losses, state = _train(trainer)
+  assert losses.shape == (1, 3 + 2) and int(state.step[0]) == 9
+  np.testing.assert_array_equal(metrics['test_loss'][0, 2], metrics['test_loss'][0, 3])
+
+
+def test_no_recompilation_across_epochs_seeds_and_hyperparameters(reference):
+  trainer, traces = reference['trainer'], reference['traces']
   traced, compiled = len(traces), trainer.compile_seconds
   assert traced > 0
-  for epoch in (1, 2):
+  state = trainer.init(seeds=np.array([11, 12, 13]), hyperparams={
+      'learning_rate': np.array([0.3, 3e-4, 1e-3]), 'momentum': np.array([0.1, 0.2, 0.3])})
+  for epoch in range(trainer.num_epochs):
     state, _ = trainer.run_epoch(state, epoch)
     trainer.evaluate(state)
-  state = trainer.init(seeds=np.array([11, 12]),
-                       hyperparams={'learning_rate': np.array([0.3, 3e-4], np.float32)})
-  for epoch in range(3):
-    state, _ = trainer.run_epoch(state, epoch)
-  trainer.evaluate(state)
   assert len(traces) == traced
   assert trainer.compile_seconds == compiled
 
 
-def test_divergent_run_is_frozen_and_the_others_go_on():
-  dataset = toy_dataset()
-  run_batch = _batch([4, 4], [1e-2, 1e32], optimizer=sgd, num_epochs=3)
-  trainer = Trainer(run_batch, dataset, VMAP)
-  metrics, losses, state = _train(trainer)
-  assert state.diverged.tolist() == [False, True]
-  assert state.diverged_epoch.tolist() == [-1, 0]
-  # The sane run is exactly the run alone.
-  alone, alone_losses, _ = _train(Trainer(_batch([4], [1e-2], optimizer=sgd, num_epochs=3),
-                                          dataset, VMAP))
-  for name, values in alone.items():
-    np.testing.assert_allclose(metrics[name][0], values[0], rtol=1e-6, err_msg=name)
-    # Convention: every evaluation after divergence is NaN; epoch 0 is before any step.
-    assert np.isfinite(metrics[name][1, 0]) and np.isnan(metrics[name][1, 1:]).all()
-  np.testing.assert_allclose(losses[0], alone_losses[0], rtol=1e-6)
-  first_bad = np.flatnonzero(~np.isfinite(losses[1]))[0]
-  assert np.isnan(losses[1, first_bad + 1:]).all()
+def test_divergent_run_is_frozen_and_the_others_go_on(reference):
+  metrics, losses, state = reference['metrics'], reference['losses'], reference['state']
+  assert state.diverged.tolist() == [False, False, True]
+  assert state.diverged_epoch.tolist() == [-1, -1, 0]
+  # The others match runs without a diverging neighbour (test_seed_gives_same_run_...); here:
+  for name, values in metrics.items():
+    # Convention: every evaluation after divergence is NaN; entry 0 is before any step.
+    assert np.isfinite(values[:2]).all() and np.isfinite(values[2, 0]), name
+    assert np.isnan(values[2, 1:]).all(), name
+  assert np.isfinite(losses[:2]).all()
+  first_bad = np.flatnonzero(~np.isfinite(losses[2]))[0]
+  assert np.isnan(losses[2, first_bad + 1:]).all()
   # Frozen: another epoch leaves the diverged run's parameters and optimizer state untouched.
-  frozen_params = jax.device_get(state.params)
-  state, _ = trainer.run_epoch(state, 2)
-  jax.tree.map(lambda a, b: np.testing.assert_array_equal(a[1], b[1]), frozen_params,
-               jax.device_get(state.params))
-  assert state.diverged_epoch.tolist() == [-1, 0]
+  trainer = reference['trainer']
+  before = jax.device_get((state.params, state.opt_state))
+  after_state, _ = trainer.run_epoch(jax.tree.map(lambda x: x.copy(), state), 2)
+  jax.tree.map(lambda a, b: np.testing.assert_array_equal(a[2], b[2]), before,
+               jax.device_get((after_state.params, after_state.opt_state)))
+  assert after_state.diverged_epoch.tolist() == [-1, -1, 0]
 
 
-@pytest.mark.parametrize('steps_per_dispatch', [1, 2])
-def test_evaluation_is_the_mean_over_every_example(steps_per_dispatch):
-  dataset = toy_dataset(evaluation=37)   # 37 = 2 * 16 + 5: the last batch is padded
-  problem = mlp_problem(weight_decay=0.05)
-  trainer = Trainer(_batch([3, 8], [1e-2, 1e-2], problem=problem), dataset,
-                    Strategy('vmap', steps_per_dispatch, 1))
-  state, _ = trainer.run_epoch(trainer.init(), 0)
-  metrics = trainer.evaluate(state)
-  params = jax.device_get(state.params)
+def test_evaluation_is_the_mean_over_every_example(reference, dataset):
+  """37, 39, 41 examples in batches of 16: the last batch is padded and masked."""
+  params = jax.device_get(reference['state'].params)
+  metrics = reference['trainer'].evaluate(reference['state'])
   for name in ('train_eval', 'valid', 'test'):
     split = getattr(dataset, name)
+    assert split.size % 16
     for run in range(2):
       loss, accuracy = numpy_mlp_metrics(jax.tree.map(lambda p: p[run], params),
                                          np.asarray(split.inputs), np.asarray(split.targets),
-                                         0.05)
+                                         0.01)
       np.testing.assert_allclose(metrics[f'{name}_loss'][run], loss, rtol=1e-5)
       np.testing.assert_allclose(metrics[f'{name}_accuracy'][run], accuracy, rtol=1e-6)
 
@@ -190,15 +197,15 @@ def test_quadratic_deep_sgd_test_loss_decreases_every_epoch():
 
 def test_bad_inputs_fail_with_clear_messages():
   with pytest.raises(ValueError, match='one value per run'):
-    _batch([1, 2], [1e-2, 1e-2, 1e-2])
+    _batch([1, 2], [1e-2, 1e-2, 1e-2], [0.0, 0.0])
   with pytest.raises(ValueError, match='seeds'):
-    _batch([], [])
+    _batch([], [], [])
   with pytest.raises(ValueError, match='batch_size'):
-    _batch([1], [1e-2], batch_size=0)
+    _batch([1], [1e-2], [0.0], batch_size=0)
   with pytest.raises(ValueError, match='valid choices'):
     Strategy('pmap', 1, 1)
-  trainer = Trainer(_batch([1], [1e-2]), toy_dataset(), VMAP)
+  trainer = Trainer(_batch([1], [1e-2], [0.0]), toy_dataset(), VMAP)
   with pytest.raises(ValueError, match='valid names'):
-    trainer.init(hyperparams={'momentum': [0.9]})
+    trainer.init(hyperparams={'b1': [0.9]})
   with pytest.raises(ValueError, match='epoch=5'):
     trainer.run_epoch(trainer.init(), 5)
