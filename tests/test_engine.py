@@ -209,3 +209,30 @@ def test_bad_inputs_fail_with_clear_messages():
     trainer.init(hyperparams={'b1': [0.9]})
   with pytest.raises(ValueError, match='epoch=5'):
     trainer.run_epoch(trainer.init(), 5)
+
+
+def test_first_quadratic_step_follows_the_documented_keys_and_sgd():
+  """Step 0 of seed 42 uses batch 0 of permutation(fold_in(data_key, 0)) with data_key the
+  second of split(PRNGKey(42), 4); plain SGD then gives theta = 1 - lr Q (1 - mean x_batch)."""
+  from jaxbench import data  # pylint: disable=import-outside-toplevel
+  from jaxbench.problems import quadratic  # pylint: disable=import-outside-toplevel
+  dataset = data.load('quadratic_deep', batch_size=128, source='generated')
+  run_batch = RunBatch(problem='quadratic_deep', optimizer='adam', schedule='cosine',
+                       seeds=np.array([42, 43]), num_epochs=2,
+                       hyperparams={'learning_rate': [0.1, 0.1], 'form': 'optax'})
+  assert run_batch.static_hyperparams == {'form': 'optax'}
+  trainer = Trainer(run_batch, dataset, Strategy('loop', 1, 1))
+  state, _ = trainer.train_steps(trainer.init(), epoch=0, num_steps=1)
+  # Adam's first step moves every coordinate by lr * sign(g) (up to eps), here away from 1.
+  theta = np.asarray(state.params['theta'])
+  assert np.all(np.abs(np.abs(theta - 1.0) - 0.1) < 1e-4)
+
+  sgd_batch = RunBatch(problem='quadratic_deep', optimizer='sgd', schedule='constant',
+                       seeds=np.array([42]), hyperparams={'learning_rate': [0.01]}, num_epochs=1)
+  trainer = Trainer(sgd_batch, dataset, VMAP)
+  state, _ = trainer.train_steps(trainer.init(), epoch=0, num_steps=1)
+  data_key = np.asarray(jax.random.split(jax.random.PRNGKey(42), 4)[1])
+  order = np.asarray(jax.random.permutation(jax.random.fold_in(data_key, 0), 1000))
+  x = np.random.RandomState(42).normal(0.0, 0.6, (1000, 100))[order[:128]]
+  expected = 1.0 - 0.01 * quadratic.quadratic_deep_hessian() @ (1.0 - x.mean(axis=0))
+  np.testing.assert_allclose(np.asarray(state.params['theta'])[0], expected, rtol=1e-4)

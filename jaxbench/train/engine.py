@@ -71,8 +71,10 @@ class RunBatch:
   schedule: registry name (`jaxbench.schedules.get`), a factory with the same signature, or None
     (the learning rate is used as a constant, no schedule object).
   schedule_params: extra keyword arguments of the schedule.
-  hyperparams: name -> array [R]; 'learning_rate' is the schedule's base rate, every other entry
-    goes to the optimizer. A missing learning_rate takes the optimizer's default.
+  hyperparams: name -> array [R] (or a scalar, broadcast); 'learning_rate' is the schedule's
+    base rate, every other entry goes to the optimizer. A missing learning_rate takes the
+    optimizer's default. Non-numeric values (str, bool, None) are static: the same for every
+    run and bound into the optimizer at compile time.
   seeds: int array [R].
   batch_size, num_epochs: None takes the problem's defaults.
   max_steps: cap on the total number of training steps; epochs after the cap run no steps (they
@@ -100,6 +102,9 @@ class RunBatch:
     object.__setattr__(self, 'seeds', seeds.astype(np.int32))
     hps = {}
     for name, value in dict(self.hyperparams).items():
+      if _is_static(value):
+        hps[name] = value
+        continue
       value = np.asarray(value)
       if value.ndim == 0:
         value = np.full(seeds.shape, value)
@@ -118,6 +123,21 @@ class RunBatch:
   @property
   def num_runs(self) -> int:
     return int(self.seeds.shape[0])
+
+  @property
+  def traced_hyperparams(self) -> dict[str, np.ndarray]:
+    """The numeric hyperparameters: arrays [R], traced, one compiled program for all values."""
+    return {k: v for k, v in self.hyperparams.items() if not _is_static(v)}
+
+  @property
+  def static_hyperparams(self) -> dict[str, Any]:
+    """The non-numeric ones (str, bool, None, e.g. adam's form='tf1'): one value for every run,
+    fixed at compile time."""
+    return {k: v for k, v in self.hyperparams.items() if _is_static(v)}
+
+
+def _is_static(value: Any) -> bool:
+  return value is None or isinstance(value, (str, bool, np.bool_))
 
 
 class TrainState(NamedTuple):
@@ -161,9 +181,10 @@ def _optimizer_builder(run_batch: RunBatch, num_epochs: int, steps_per_epoch: in
     from jaxbench import schedules  # pylint: disable=import-outside-toplevel
     schedule = functools.partial(schedules.get, run_batch.schedule)
   schedule_params = dict(run_batch.schedule_params)
+  static = run_batch.static_hyperparams
 
   def build(hyperparams: Mapping[str, jax.Array]) -> optax.GradientTransformation:
-    hyperparams = dict(hyperparams)
+    hyperparams = dict(hyperparams, **static)
     base_lr = hyperparams.pop('learning_rate')
     if schedule is None:
       learning_rate = base_lr
@@ -235,7 +256,7 @@ class Trainer:
         mesh = None
     self.mesh = mesh
 
-    hyperparams = dict(run_batch.hyperparams)
+    hyperparams = run_batch.traced_hyperparams
     if 'learning_rate' not in hyperparams:
       hyperparams['learning_rate'] = np.full(
           (self.num_runs,), _default_learning_rate(run_batch), np.float32)
