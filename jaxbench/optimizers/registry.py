@@ -48,6 +48,13 @@ def defaults(name: str) -> dict[str, Any]:
   return dict(entry(name).defaults)
 
 
+def numeric_defaults(name: str) -> dict[str, Any]:
+  """The defaults that may be traced arrays (everything but non-numeric options like `form`):
+  what an engine stacks into per-run arrays."""
+  spec = entry(name)
+  return {hp: value for hp, value in spec.defaults.items() if hp not in spec.choices}
+
+
 def search_space(name: str) -> dict[str, space.Distribution]:
   """The tuned hyperparameters and their distributions (SPEC section 3)."""
   return dict(entry(name).search_space)
