@@ -187,7 +187,9 @@ def run_group(spec: config_lib.RunSpec, dataset, config: dict,
     first = _as_host(trainer.evaluate(state))
     history = {"metrics": [{k: v.tolist() for k, v in first.items()}],
                "minibatch_losses": [], "epoch_wall_seconds": []}
-  progress.start_batch(label, len(seeds), spec.num_epochs, trainer.steps_per_epoch, start_epoch)
+  steps_in = getattr(trainer, "steps_in_epoch", lambda e: trainer.steps_per_epoch)
+  progress.start_batch(label, len(seeds), spec.num_epochs,
+                       [steps_in(e) for e in range(spec.num_epochs)], start_epoch)
   if start_epoch == 0:
     progress.epoch(0, history["metrics"][0], 0.0)
 

@@ -54,7 +54,8 @@ class Progress:
     self._label = ""
     self._batch_runs = 0
     self._num_epochs = 0
-    self._steps_per_epoch = 0
+    self._steps_done = np.zeros(1, int)
+    self._batch_units_timed, self._batch_seconds_timed = 0, 0.0
     self._line_open = False
 
   def skip(self, num_runs: int, num_epochs: int) -> None:
@@ -63,10 +64,13 @@ class Progress:
     self.total_units = max(1, self.total_units - num_runs * num_epochs)
     self.message(f"skipping {num_runs} finished run(s) (records exist)")
 
-  def start_batch(self, label: str, num_runs: int, num_epochs: int, steps_per_epoch: int,
-                  start_epoch: int = 0) -> None:
+  def start_batch(self, label: str, num_runs: int, num_epochs: int,
+                  steps_in_epochs: Sequence[int], start_epoch: int = 0) -> None:
+    """steps_in_epochs: training steps of each epoch (fewer where max_steps cuts training)."""
     self._label, self._batch_runs = label, num_runs
-    self._num_epochs, self._steps_per_epoch = num_epochs, steps_per_epoch
+    self._num_epochs = num_epochs
+    self._steps_done = np.concatenate([[0], np.cumsum(steps_in_epochs)]).astype(int)
+    self._batch_units_timed, self._batch_seconds_timed = 0, 0.0
     if start_epoch:
       self.units_done += num_runs * start_epoch
       self.message(f"{label}: resumed from the checkpoint after epoch {start_epoch}")
@@ -77,18 +81,24 @@ class Progress:
       self.units_done += self._batch_runs
       self._units_timed += self._batch_runs
       self._seconds_timed += epoch_seconds
+      self._batch_units_timed += self._batch_runs
+      self._batch_seconds_timed += epoch_seconds
     elapsed = self.clock() - self.start
-    rate = self._seconds_timed / self._units_timed if self._units_timed else float("nan")
+    # Problems differ by orders of magnitude in cost: prefer the current batch's own rate.
+    if self._batch_units_timed:
+      rate = self._batch_seconds_timed / self._batch_units_timed
+    else:
+      rate = self._seconds_timed / self._units_timed if self._units_timed else float("nan")
     eta = rate * (self.total_units - self.units_done)
     shown = []
     for key in ("train_eval_loss", "valid_loss", "test_loss", "test_accuracy"):
       if key in metrics:
         values = np.asarray(metrics[key], dtype=float)
         shown.append(f"{key}={np.nanmean(values) if np.isfinite(values).any() else np.nan:.4g}")
-    step = epoch * self._steps_per_epoch
+    step = int(self._steps_done[min(epoch, len(self._steps_done) - 1)])
     text = (f"{self._label} runs {self.runs_done}/{self.total_runs} "
-            f"epoch {epoch}/{self._num_epochs} step {step}/"
-            f"{self._num_epochs * self._steps_per_epoch} {' '.join(shown)} "
+            f"epoch {epoch}/{self._num_epochs} step {step}/{int(self._steps_done[-1])} "
+            f"{' '.join(shown)} "
             f"elapsed {format_seconds(elapsed)} eta {format_seconds(eta)}")
     if self.mode == "bar":
       line = f"{_bar(self.units_done / self.total_units)} {text}"
