@@ -15,7 +15,7 @@ OPTIMIZERS = ("sgd", "momentum", "adam")
 # problem -> shortened training (the paper: 100 epochs each).
 PROBLEMS = {
     "quadratic_deep": {"num_epochs": 10},
-    "fmnist_2c2d": {"num_epochs": 1, "max_steps": 40},  # 40 steps of 128 examples
+    "fmnist_2c2d": {"num_epochs": 1, "max_steps": 30},  # 30 steps of 128 examples
 }
 
 

@@ -14,7 +14,7 @@ import pytest
 from jaxbench.train import records
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-NUM_EPOCHS = 40
+NUM_EPOCHS = 25
 
 
 def _command(output_dir):
