@@ -30,7 +30,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     main_lib.main()
   else:
     import importlib
-    importlib.import_module("jaxbench.bench").main()
+    importlib.import_module("jaxbench.bench").main(rest)
 
 
 if __name__ == "__main__":

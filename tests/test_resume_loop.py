@@ -156,3 +156,22 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, fake_engine, monkeypat
     a, b = _strip_timing(a), _strip_timing(b)
     a["config"].pop("output_dir"), b["config"].pop("output_dir")
     assert a == b
+
+
+def test_suite_runs_groups_in_order_and_prints_comparison(tmp_path, fake_engine, monkeypatch):
+  monkeypatch.setattr(loop, "load_datasets", lambda specs: {})
+  stream = io.StringIO()
+  config = _config(tmp_path, num_seeds=2, suite=(
+      {"problem": "fmnist_2c2d", "optimizer": "sgd"},
+      {"problem": "fmnist_2c2d", "optimizer": "adam", "num_epochs": 2}))
+  first, second = loop.run_all(config, progress_stream=stream)
+  assert (first.spec.optimizer, second.spec.optimizer) == ("sgd", "adam")
+  assert len(second.records[0]["test_losses"]) == 3
+  assert "/adam/num_epochs__2__batch_size__128__" in second.directory
+  text = stream.getvalue()
+  assert "Comparison" in text
+  # Seeds 42 and 43 of the stand-in: final test loss w_4 + 2 (sgd) and w_2 + 2 (adam).
+  sgd = [_expected_w(s, 4)[-1] + 2 for s in (42, 43)]
+  adam = [_expected_w(s, 2)[-1] + 2 for s in (42, 43)]
+  assert f"{np.mean(sgd):.4f} ± {np.std(sgd):.4f}" in text
+  assert f"{np.mean(adam):.4f} ± {np.std(adam):.4f}" in text
