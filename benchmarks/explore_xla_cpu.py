@@ -40,6 +40,13 @@ VARIANTS: dict[str, tuple[str, str, dict]] = {
   "f_no_thunk": ("dispatch", "--xla_cpu_use_thunk_runtime=false", {}),
   "f_no_fusion_emitters": ("dispatch", "--xla_cpu_use_fusion_emitters=false", {}),
   "f_small_while_0": ("scan10_u1", "--xla_cpu_small_while_loop_byte_threshold=0", {}),
+  "f_ynn_off": ("dispatch", "--xla_cpu_experimental_ynn_fusion_type=", {}),
+  "f_ynn_no_conv": ("dispatch", "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution", {}),
+  "f_ynn_no_dot": ("dispatch", "--xla_cpu_experimental_ynn_fusion_type=-individual_dot", {}),
+  "scan10_u1_ynn_off": ("scan10_u1", "--xla_cpu_experimental_ynn_fusion_type=", {}),
+  "scan10_full_ynn_off": ("scan10_full", "--xla_cpu_experimental_ynn_fusion_type=", {}),
+  "vmap4_ynn_off": ("vmap4", "--xla_cpu_experimental_ynn_fusion_type=", {}),
+  "loop4_ynn_off": ("loop4", "--xla_cpu_experimental_ynn_fusion_type=", {}),
   "f_1thread": ("dispatch", "--xla_cpu_multi_thread_eigen=false",
                 {"OMP_NUM_THREADS": "1"}),
 }
@@ -150,7 +157,7 @@ def _child(cfg: dict) -> dict:
   jax.block_until_ready(states)
   compile_s = time.perf_counter() - t0
   # warm-up a few calls, then time for `seconds`
-  for it in range(2):
+  for it in range(1):
     for j in range(len(states)):
       states[j], _ = fn(states[j], jnp.int32(it))
   jax.block_until_ready(states)
@@ -165,8 +172,9 @@ def _child(cfg: dict) -> dict:
   dt = time.perf_counter() - t0
   batched_steps_per_sec = calls * fused / dt
   seed_steps_per_sec = batched_steps_per_sec * num_runs
+  cpu = time.process_time()
   return {"seed_steps_per_sec": seed_steps_per_sec, "compile_s": compile_s,
-          "num_runs": num_runs}
+          "num_runs": num_runs, "process_cpu_s": cpu}
 
 
 def _torch_ref(model: str, seconds: float) -> dict:

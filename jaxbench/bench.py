@@ -1,0 +1,310 @@
+"""`jaxbench bench`: training throughput of the engine's real step, per problem and run count.
+
+Why: jaxbench's promise is speed (many seeds of one problem in one compiled program); this
+command makes it measurable. For each problem and each run-batch size it builds the engine's
+`Trainer` on synthetic data of the problem's true shapes (default batch size), compiles, then
+times `Trainer.train_steps` — the same code path as `jaxbench run`, evaluation excluded — in
+chunks, blocking on the result before each clock read. Compilation and data generation are
+outside the clock.
+
+  python -m jaxbench.bench --problems=quadratic_deep,fmnist_2c2d --num_seeds=1,10 --seconds=8 \
+      [--optimizer=adam] [--json=PATH] [--torch]
+
+Row keys (the JSON is a list of rows with exactly these keys; with --torch two more,
+`torch_seed_steps_per_sec` and `ratio_vs_torch`):
+  problem, num_seeds, device, strategy (Trainer.strategy),
+  steps_per_sec        batched training steps per second (all runs advance one step),
+  seed_steps_per_sec   steps_per_sec * num_seeds,
+  examples_per_sec     seed_steps_per_sec * batch size,
+  compile_seconds      Trainer.compile_seconds after the first training dispatch and evaluation,
+  eval_seconds_per_epoch  one Trainer.evaluate (train_eval, valid, test) for all runs, scaled
+                       linearly to the official split sizes for image datasets (synthetic splits
+                       are small); generated data (quadratic, two_d) is evaluated at true size;
+                       the char-RNN at the synthetic text's size,
+  peak_memory          bytes: the device's peak_bytes_in_use where memory_stats() exists (GPU/
+                       TPU), else the process's maximum resident set size (CPU; monotone over
+                       one invocation, so it covers the problems measured so far),
+  model_flops_per_step XLA cost analysis of the compiled one-step training program, for all
+                       runs of the batch,
+  flops_fraction_of_peak  model_flops_per_step * steps_per_sec / the device's dense float32
+                       matmul FLOP/s, measured in the same invocation (`matmul_peak_flops`).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+import os
+import resource
+import sys
+import time
+from typing import Optional, Sequence
+
+from jaxbench.train import xla_flags
+
+xla_flags.apply()  # before jax initialises its backend
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+ROW_KEYS = ("problem", "num_seeds", "device", "strategy", "steps_per_sec", "seed_steps_per_sec",
+            "examples_per_sec", "compile_seconds", "eval_seconds_per_epoch", "peak_memory",
+            "model_flops_per_step", "flops_fraction_of_peak")
+TORCH_KEYS = ("torch_seed_steps_per_sec", "ratio_vs_torch")
+
+
+def matmul_peak_flops(size: int = 2048, repeats: int = 5) -> float:
+  """Dense float32 matmul FLOP/s of the default device (best of `repeats` timed products).
+
+  Best rather than median: the peak is what the hardware can do, and on a shared machine the
+  slower samples measure the neighbours.
+  """
+  a = jnp.asarray(np.random.RandomState(0).uniform(-1, 1, (size, size)).astype(np.float32))
+  dot = jax.jit(lambda x, y: jnp.dot(x, y, precision=jax.lax.Precision.HIGHEST))
+  jax.block_until_ready(dot(a, a))
+  best = float("inf")
+  for _ in range(repeats):
+    started = time.perf_counter()
+    jax.block_until_ready(dot(a, a))
+    best = min(best, time.perf_counter() - started)
+  return 2.0 * size ** 3 / best
+
+
+def device_description() -> str:
+  dev = jax.devices()[0]
+  return f"{dev.platform}:{dev.device_kind} x{jax.device_count()}"
+
+
+def peak_memory_bytes() -> tuple[int, str]:
+  """(bytes, what it is): device peak where the backend reports it, else process max RSS."""
+  stats = None
+  try:
+    stats = jax.devices()[0].memory_stats()
+  except Exception:  # pylint: disable=broad-except  # backends without memory stats raise
+    stats = None
+  if stats and "peak_bytes_in_use" in stats:
+    return int(stats["peak_bytes_in_use"]), "device peak_bytes_in_use"
+  rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+  return int(rss_kib) * 1024, "process max RSS"
+
+
+def _true_eval_examples(dataset_name: str, measured: int) -> int:
+  """Examples one evaluation covers at the official sizes (image data), else `measured`."""
+  from jaxbench.data import loader  # pylint: disable=import-outside-toplevel
+  if dataset_name in loader.IMAGE_DATASETS:
+    valid = loader.VALID_SIZES[dataset_name]
+    test = loader.OFFICIAL_SIZES[dataset_name][1]
+    return valid + valid + test  # train_eval and valid have the validation size (SPEC 1)
+  return measured
+
+
+def _step_flops(trainer, state) -> float:
+  """FLOPs of one compiled training step for all runs (XLA cost analysis).
+
+  Uses the engine's one-step program (`_make_advance(1)`): the scan-fused program's cost
+  analysis counts a rolled loop body once, so the one-step program is the reliable count.
+  """
+  from jaxbench.train import sharding  # pylint: disable=import-outside-toplevel
+  vmapped = trainer.strategy["runs"] == "vmap"
+  one = state if vmapped else sharding.unstack_runs(state)[0]
+  train = trainer._splits["train"]  # pylint: disable=protected-access
+  if vmapped:
+    order = jnp.zeros((trainer.num_runs, train.size), jnp.int32)
+    buffer = jnp.zeros((trainer.num_runs, trainer.log_slots), jnp.float32)
+  else:
+    order = jnp.zeros((train.size,), jnp.int32)
+    buffer = jnp.zeros((trainer.log_slots,), jnp.float32)
+  fn = trainer._make_advance(1)  # pylint: disable=protected-access
+  compiled = fn.lower(one, buffer, order, train.inputs, train.targets, np.int32(0),
+                      np.int32(0)).compile()
+  cost = compiled.cost_analysis()
+  if isinstance(cost, (list, tuple)):  # older jax returned one dict per device
+    cost = cost[0]
+  flops = float(cost.get("flops", 0.0)) if cost else 0.0
+  return flops if vmapped else flops * trainer.num_runs
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchConfig:
+  problem: str
+  num_seeds: int
+  seconds: float = 8.0
+  optimizer: str = "adam"
+  synthetic_size: Optional[int] = None
+  strategy: Optional[object] = None  # a jaxbench.train.strategy.Strategy, or None: choose()
+
+
+def bench_one(cfg: BenchConfig, peak_flops: float) -> dict:
+  """Measures one (problem, num_seeds) row; see the module docstring for the keys."""
+  from jaxbench import data, problems  # pylint: disable=import-outside-toplevel
+  from jaxbench.train import engine  # pylint: disable=import-outside-toplevel
+
+  problem = problems.get(cfg.problem)
+  dataset = data.load(problem.dataset, batch_size=problem.batch_size, source="synthetic",
+                      synthetic_size=cfg.synthetic_size)
+  seeds = np.arange(42, 42 + cfg.num_seeds, dtype=np.int32)
+  batch = engine.RunBatch(problem=cfg.problem, optimizer=cfg.optimizer, seeds=seeds,
+                          schedule="constant")
+  trainer = engine.Trainer(batch, dataset, strategy=cfg.strategy)
+  k = int(trainer.strategy["steps_per_dispatch"])
+
+  state = trainer.init()
+  state, buffer = trainer.train_steps(state, 0, k)  # compiles the training program
+  jax.block_until_ready((state, buffer))
+  started = time.perf_counter()
+  jax.block_until_ready(trainer.evaluate(state))  # compiles the evaluation programs
+  first_eval = time.perf_counter() - started
+  compile_seconds = trainer.compile_seconds
+
+  # Untimed warm-up doubles the chunk (a multiple of k) until one call takes >= 0.2 s (or the
+  # time budget), so the per-call overhead (data order, run stacking) is amortised as in an epoch.
+  chunk = k
+  while True:
+    started = time.perf_counter()
+    state, buffer = trainer.train_steps(state, 0, chunk)
+    jax.block_until_ready((state, buffer))
+    took = time.perf_counter() - started
+    if took >= min(0.2, cfg.seconds / 4) or chunk >= 2**16:
+      break
+    chunk *= 2
+
+  steps, position, timed = 0, 0, 0.0
+  while timed < cfg.seconds or steps == 0:
+    started = time.perf_counter()
+    state, buffer = trainer.train_steps(state, 0, chunk, start=position)
+    jax.block_until_ready((state, buffer))
+    timed += time.perf_counter() - started
+    steps += chunk
+    position = (position + chunk) % trainer.steps_per_epoch
+  steps_per_sec = steps / timed
+
+  started = time.perf_counter()
+  jax.block_until_ready(trainer.evaluate(state))
+  eval_seconds = min(time.perf_counter() - started, first_eval)
+  measured = dataset.train_eval.size + dataset.valid.size + dataset.test.size
+  eval_seconds *= _true_eval_examples(problem.dataset, measured) / measured
+
+  flops = _step_flops(trainer, state)
+  memory, _ = peak_memory_bytes()
+  return {
+    "problem": cfg.problem, "num_seeds": cfg.num_seeds, "device": device_description(),
+    "strategy": trainer.strategy, "steps_per_sec": steps_per_sec,
+    "seed_steps_per_sec": steps_per_sec * cfg.num_seeds,
+    "examples_per_sec": steps_per_sec * cfg.num_seeds * trainer.batch_size,
+    "compile_seconds": compile_seconds, "eval_seconds_per_epoch": eval_seconds,
+    "peak_memory": memory, "model_flops_per_step": flops,
+    "flops_fraction_of_peak": flops * steps_per_sec / peak_flops,
+  }
+
+
+def _torch_loop():
+  """benchmarks/torch_loop.py of the source tree (the optional PyTorch baseline)."""
+  path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                      "benchmarks", "torch_loop.py")
+  if not os.path.exists(path) or importlib.util.find_spec("torch") is None:
+    raise SystemExit(f"--torch needs PyTorch (pip install torch) and {path}")
+  sys.path.insert(0, os.path.dirname(path))
+  spec = importlib.util.spec_from_file_location("torch_loop", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def format_table(rows: Sequence[dict], memory_kind: str) -> str:
+  head = (f"{'problem':18s} {'runs':>4s} {'strategy':>12s} {'steps/s':>9s} {'seed-st/s':>10s} "
+          f"{'ex/s':>9s} {'compile':>8s} {'eval/ep':>8s} {'mem MiB':>8s} {'GFLOP/st':>9s} "
+          f"{'%peak':>6s}")
+  if rows and "ratio_vs_torch" in rows[0]:
+    head += f" {'torch':>9s} {'x torch':>8s}"
+  lines = [f"(mem = {memory_kind})", head]
+  for r in rows:
+    s = r["strategy"]
+    strat = f"{s['runs']}/k{s['steps_per_dispatch']}/u{s['unroll']}"
+    line = (f"{r['problem']:18s} {r['num_seeds']:4d} {strat:>12s} {r['steps_per_sec']:9.2f} "
+            f"{r['seed_steps_per_sec']:10.2f} {r['examples_per_sec']:9.0f} "
+            f"{r['compile_seconds']:8.2f} {r['eval_seconds_per_epoch']:8.2f} "
+            f"{r['peak_memory'] / 2**20:8.0f} {r['model_flops_per_step'] / 1e9:9.3f} "
+            f"{100 * r['flops_fraction_of_peak']:6.2f}")
+    if "ratio_vs_torch" in r:
+      line += f" {r['torch_seed_steps_per_sec']:9.2f} {r['ratio_vs_torch']:8.2f}"
+    lines.append(line)
+  return "\n".join(lines)
+
+
+def _parse_ints(text: str, flag: str) -> list[int]:
+  try:
+    values = [int(v) for v in text.split(",") if v]
+  except ValueError:
+    raise SystemExit(f"--{flag}={text!r}: expected comma-separated positive integers") from None
+  if not values or min(values) < 1:
+    raise SystemExit(f"--{flag}={text!r}: expected comma-separated positive integers")
+  return values
+
+
+def main(argv: Optional[Sequence[str]] = None) -> list[dict]:
+  from jaxbench import optimizers, problems  # pylint: disable=import-outside-toplevel
+  ap = argparse.ArgumentParser(prog="jaxbench bench", description=__doc__.split("\n")[0])
+  ap.add_argument("--problems", default="quadratic_deep,fmnist_2c2d")
+  ap.add_argument("--num_seeds", default="1,10")
+  ap.add_argument("--seconds", type=float, default=8.0, help="timed seconds per row")
+  ap.add_argument("--optimizer", default="adam")
+  ap.add_argument("--synthetic_size", type=int, default=None,
+                  help="training examples of the synthetic data (default: the loader's small)")
+  ap.add_argument("--runs", default=None, choices=("vmap", "loop"),
+                  help="override the strategy's runs (default: strategy.choose)")
+  ap.add_argument("--steps_per_dispatch", type=int, default=None)
+  ap.add_argument("--unroll", type=int, default=None)
+  ap.add_argument("--json", default=None, help="write the rows to this JSON file")
+  ap.add_argument("--torch", action="store_true",
+                  help="also time the plain PyTorch loop (benchmarks/torch_loop.py) side by side")
+  args = ap.parse_args(argv)
+
+  names = [n for n in args.problems.split(",") if n]
+  unknown = [n for n in names if n not in problems.names()]
+  if unknown or not names:
+    raise SystemExit(f"--problems: unknown {unknown}; valid choices: {', '.join(problems.names())}")
+  if args.optimizer not in optimizers.names():
+    raise SystemExit(f"--optimizer={args.optimizer!r}; valid choices: "
+                     f"{', '.join(optimizers.names())}")
+  if args.seconds <= 0:
+    raise SystemExit(f"--seconds={args.seconds} must be > 0")
+  seed_counts = _parse_ints(args.num_seeds, "num_seeds")
+  torch_loop = _torch_loop() if args.torch else None
+
+  peak = matmul_peak_flops()
+  print(f"device {device_description()}: dense float32 matmul peak {peak / 1e9:.1f} GFLOP/s",
+        flush=True)
+  rows = []
+  for name in names:
+    for n in seed_counts:
+      strategy = None
+      if args.runs or args.steps_per_dispatch or args.unroll:
+        from jaxbench.train import strategy as strategy_lib  # pylint: disable=import-outside-toplevel
+        base = strategy_lib.choose(name, jax.default_backend(), n)
+        strategy = dataclasses.replace(
+            base, **{k: v for k, v in (("runs", args.runs),
+                                       ("steps_per_dispatch", args.steps_per_dispatch),
+                                       ("unroll", args.unroll)) if v})
+      cfg = BenchConfig(problem=name, num_seeds=n, seconds=args.seconds,
+                        optimizer=args.optimizer, synthetic_size=args.synthetic_size,
+                        strategy=strategy)
+      row = bench_one(cfg, peak)
+      if torch_loop is not None:
+        opt = args.optimizer if args.optimizer in torch_loop.OPTIMIZERS else "adam"
+        ref = torch_loop.measure_best(name, seconds=args.seconds, num_runs=n, optimizer=opt)
+        row["torch_seed_steps_per_sec"] = ref["seed_steps_per_sec"]
+        row["ratio_vs_torch"] = row["seed_steps_per_sec"] / ref["seed_steps_per_sec"]
+      rows.append(row)
+      print(format_table([row], peak_memory_bytes()[1]).splitlines()[-1], flush=True)
+  print()
+  print(format_table(rows, peak_memory_bytes()[1]))
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump(rows, f, indent=1)
+  return rows
+
+
+if __name__ == "__main__":
+  main()
