@@ -464,6 +464,12 @@ class Trainer:
       return locals_[0]
     return sharding.assemble(locals_, sharding.run_sharding(self.mesh), self.num_runs)
 
+  def _place(self, state: TrainState) -> TrainState:
+    """A state from elsewhere (a restored checkpoint, numpy) onto this trainer's devices."""
+    if self.mesh is None:
+      return state
+    return jax.device_put(state, sharding.run_sharding(self.mesh))
+
   def _data_on(self, name: str, device) -> Split:
     split = self._splits[name]
     if device is None:
@@ -495,6 +501,7 @@ class Trainer:
     """Advance every run by `num_steps` steps of training epoch `epoch`, from step `start` of
     the epoch (wrapping around). The exact code path of `run_epoch`; returns device arrays
     (state, logged-loss buffer) without waiting for them (the benchmark blocks on them)."""
+    state = self._place(state)
     epoch_arg = np.int32(epoch)
     chunks = self._chunks(num_steps)
     if self._vmapped:
@@ -537,6 +544,7 @@ class Trainer:
     """Training epoch `epoch` (0-based) for every run: (state, mini-batch losses [R, n])."""
     if not 0 <= epoch < self.num_epochs:
       raise ValueError(f'epoch={epoch} is outside the training epochs 0..{self.num_epochs - 1}')
+    state = self._place(state)
     model_state = self._reset_model_state(state)
     state = state._replace(model_state=model_state)
     steps = self.steps_in_epoch(epoch)
@@ -561,6 +569,7 @@ class Trainer:
     Returns name -> np.ndarray[R]: train_eval_loss, valid_loss, test_loss and, where the problem
     has accuracy, train_eval_accuracy, valid_accuracy, test_accuracy. NaN for diverged runs.
     """
+    state = self._place(state)
     sums = {}
     if self._vmapped:
       for name in SPLITS:
