@@ -107,6 +107,9 @@ def test_max_steps_caps_the_total_number_of_steps(dataset):
   metrics, losses, state = _train(trainer)
   assert losses.shape == (1, 3 + 2) and int(state.step[0]) == 9
   np.testing.assert_array_equal(metrics['test_loss'][0, 2], metrics['test_loss'][0, 3])
+  # A step costs at least the forward matmuls 2 B (4*8 + 8*3) and backward twice that again.
+  flops = trainer.step_cost(state)['flops']
+  assert 3 * 2 * 16 * (4 * 8 + 8 * 3) <= flops < 100 * 2 * 16 * (4 * 8 + 8 * 3)
 
 
 def test_no_recompilation_across_epochs_seeds_and_hyperparameters(reference):

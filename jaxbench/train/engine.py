@@ -540,6 +540,32 @@ class Trainer:
       buffers.append((device, logged))
     return self._from_runs(states), self._from_runs(buffers)
 
+  def step_cost(self, state: TrainState) -> dict[str, float]:
+    """XLA's cost analysis of ONE training step of every run (flops, bytes accessed, ...).
+
+    Compiles the one-step program separately (a scan-fused program's analysis counts a rolled
+    loop body once). Loop strategy: one run's cost times R. Not counted in compile_seconds.
+    """
+    state = self._place(state)
+    train = self._splits['train']
+    one = state if self._vmapped else sharding.unstack_runs(
+        state if self.mesh is None else sharding.device_groups(state)[0][1])[0]
+    rows = (self.num_runs,) if self._vmapped else ()
+    order = jnp.zeros(rows + (train.size,), jnp.int32)
+    buffer = jnp.zeros(rows + (self.log_slots,), jnp.float32)
+    if self._vmapped and self.mesh is not None:
+      order, buffer = jax.device_put((order, buffer), sharding.run_sharding(self.mesh))
+    data = train if self._vmapped or self.mesh is None else self._data_on(
+        'train', sharding.device_groups(state)[0][0])
+    compiled = self._make_advance(1).lower(one, buffer, order, data.inputs, data.targets,
+                                           np.int32(0), np.int32(0)).compile()
+    cost = compiled.cost_analysis()
+    if isinstance(cost, (list, tuple)):
+      cost = cost[0] if cost else {}
+    scale = 1 if self._vmapped else self.num_runs
+    return {k: float(v) * scale for k, v in (cost or {}).items()
+            if isinstance(v, (int, float))}
+
   def run_epoch(self, state: TrainState, epoch: int) -> tuple[TrainState, np.ndarray]:
     """Training epoch `epoch` (0-based) for every run: (state, mini-batch losses [R, n])."""
     if not 0 <= epoch < self.num_epochs:
