@@ -18,7 +18,9 @@ class ApplyOutput(NamedTuple):
   """What `Problem.apply` returns for one batch."""
   loss: jax.Array                 # [B] per-example loss (no regularizer)
   correct: Optional[jax.Array]    # [B] per-example accuracy in [0, 1], or None without accuracy
-  model_state: dict               # updated non-'params' collections (unchanged in eval mode)
+  model_state: dict               # updated non-'params' collections: BatchNorm 'batch_stats'
+                                  # change in train mode only; the char-RNN's 'carry' in both
+                                  # modes (it runs through consecutive evaluation batches too)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +43,10 @@ class Problem:
     reset_state: model_state -> model_state at the start of each epoch and evaluation pass
       (zeroes the char-RNN's LSTM carry; identity elsewhere).
     shuffle: whether the training data is reshuffled every epoch (False for the char-RNN).
+
+  Build problems with `jaxbench.problems.get(name, batch_size=..., num_epochs=...)`: the batch
+  size is part of the problem because the char-RNN's carry has one row per batch row (its
+  `apply` raises a ValueError naming both sizes on a mismatch).
   """
   name: str
   dataset: str
