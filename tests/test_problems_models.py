@@ -486,3 +486,39 @@ def test_preprocess():
       np.asarray(augment.augment_and_standardize(images, KEY, flip=False)))
   ids = jnp.arange(10, dtype=jnp.int32).reshape(2, 5)
   assert problems.get('tolstoi_char_rnn').preprocess(ids, KEY, True) is ids
+
+
+@pytest.mark.parametrize('name,steps,learning_rate,min_accuracy', [
+    ('fmnist_logreg', 100, 0.1, 0.65), ('fmnist_mlp', 60, 0.1, 0.3)])
+def test_fmnist_problems_learn_on_real_fashion_mnist(name, steps, learning_rate, min_accuracy):
+  """The offline default data (Debian's Fashion-MNIST) through preprocess: plain SGD learns.
+
+  Zero-initialised logreg predicts class 0 everywhere (10% on the balanced test set); a few
+  dozen SGD steps on pixels / 255 must reach well above chance.
+  """
+  from jaxbench import data
+  problem = problems.get(name)
+  dataset = data.load('fashion_mnist', batch_size=problem.batch_size)
+  variables = _variables(name)
+  batch = problem.batch_size
+  inputs = dataset.train.inputs[:steps * batch].reshape((steps, batch, 28, 28, 1))
+  targets = dataset.train.targets[:steps * batch].reshape((steps, batch))
+
+  @_jit
+  def train(params):
+    def step(params, xy):
+      x = problem.preprocess(xy[0], KEY, True)
+      grads = jax.grad(lambda p: jnp.mean(problem.apply(
+          {'params': p}, x, xy[1], train=True, rng=KEY).loss))(params)
+      return jax.tree.map(lambda p, g: p - learning_rate * g, params, grads), None
+    return jax.lax.scan(step, params, (inputs, targets))[0]
+
+  @_jit
+  def accuracy(params):
+    x = problem.preprocess(dataset.test.inputs[:2000], KEY, False)
+    out = problem.apply({'params': params}, x, dataset.test.targets[:2000], train=False, rng=KEY)
+    return jnp.mean(out.correct)
+
+  before = float(accuracy(variables['params']))
+  after = float(accuracy(train(variables['params'])))
+  assert before < 0.3 and after > min_accuracy, (before, after)
