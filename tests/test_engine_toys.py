@@ -23,8 +23,8 @@ class _Mlp(nn.Module):
     return nn.Dense(self.classes)(x)
 
 
-def mlp_problem(dropout: float = 0.25, weight_decay: float = 0.01, trace_counter: list | None = None,
-                batch_size: int = 16) -> Problem:
+def mlp_problem(dropout: float = 0.25, weight_decay: float = 0.01,
+                trace_counter: list | None = None, batch_size: int = 16) -> Problem:
   """A 2-layer MLP classifier with dropout and an L2 regularizer on the kernels."""
   model = _Mlp(dropout=dropout)
 
