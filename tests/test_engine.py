@@ -239,3 +239,17 @@ def test_first_quadratic_step_follows_the_documented_keys_and_sgd():
   x = np.random.RandomState(42).normal(0.0, 0.6, (1000, 100))[order[:128]]
   expected = 1.0 - 0.01 * quadratic.quadratic_deep_hessian() @ (1.0 - x.mean(axis=0))
   np.testing.assert_allclose(np.asarray(state.params['theta'])[0], expected, rtol=1e-4)
+
+
+def test_train_steps_in_pieces_equal_an_epoch(reference):
+  """The benchmark path: 2 + 4 steps from `start` give the 6-step epoch, with no compilation."""
+  trainer, traces = reference['trainer'], reference['traces']
+  traced = len(traces)
+  whole, logged = trainer.run_epoch(trainer.init(), 0)
+  state, first = trainer.train_steps(trainer.init(), 0, 2)
+  state, second = trainer.train_steps(state, 0, 4, start=2)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6),
+               jax.device_get(whole.params), jax.device_get(state.params))
+  np.testing.assert_allclose(np.asarray(first)[:, :1], logged[:, :1], rtol=1e-6)
+  np.testing.assert_allclose(np.asarray(second)[:, 1:3], logged[:, 1:3], rtol=1e-6)
+  assert len(traces) == traced
