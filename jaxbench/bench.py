@@ -4,8 +4,10 @@ Why: jaxbench's promise is speed (many seeds of one problem in one compiled prog
 command makes it measurable. For each problem and each run-batch size it builds the engine's
 `Trainer` on synthetic data of the problem's true shapes (default batch size), compiles, then
 times `Trainer.train_steps` — the same code path as `jaxbench run`, evaluation excluded — in
-chunks, blocking on the result before each clock read. Compilation and data generation are
-outside the clock.
+chunks of up to one epoch, blocking on the result before each clock read. Compilation and data
+generation are outside the clock. Each call computes the epoch's data order (a sort per run,
+which a real run does once per epoch); where a chunk is shorter than an epoch, the measured
+per-call order time is replaced by its per-epoch share.
 
   python -m jaxbench.bench --problems=quadratic_deep,fmnist_2c2d --num_seeds=1,10 --seconds=8 \
       [--optimizer=adam] [--json=PATH] [--torch]
@@ -126,6 +128,18 @@ def _step_flops(trainer, state) -> float:
   return flops if vmapped else flops * trainer.num_runs
 
 
+def _order_seconds(trainer, state, repeats: int = 3) -> float:
+  """Seconds to compute one epoch's data order for every run (the engine's own function)."""
+  fn = jax.jit(jax.vmap(trainer._order_one, in_axes=(0, None)))  # pylint: disable=protected-access
+  jax.block_until_ready(fn(state.data_key, np.int32(0)))
+  best = float("inf")
+  for _ in range(repeats):
+    started = time.perf_counter()
+    jax.block_until_ready(fn(state.data_key, np.int32(0)))
+    best = min(best, time.perf_counter() - started)
+  return best
+
+
 @dataclasses.dataclass(frozen=True)
 class BenchConfig:
   problem: str
@@ -158,26 +172,33 @@ def bench_one(cfg: BenchConfig, peak_flops: float) -> dict:
   first_eval = time.perf_counter() - started
   compile_seconds = trainer.compile_seconds
 
-  # Untimed warm-up doubles the chunk (a multiple of k) until one call takes >= 0.2 s (or the
-  # time budget), so the per-call overhead (data order, run stacking) is amortised as in an epoch.
+  # Untimed warm-up doubles the chunk (a multiple of k) until it covers a whole epoch, as
+  # `run_epoch` does (one train_steps call per epoch), or one call takes >= 0.2 s and at least
+  # 5x the per-call data-order time that is corrected for below.
+  order = _order_seconds(trainer, state)
+  epoch_chunk = max(k, trainer.steps_per_epoch // k * k)
   chunk = k
   while True:
     started = time.perf_counter()
     state, buffer = trainer.train_steps(state, 0, chunk)
     jax.block_until_ready((state, buffer))
     took = time.perf_counter() - started
-    if took >= min(0.2, cfg.seconds / 4) or chunk >= 2**16:
+    if chunk >= epoch_chunk or took >= max(min(0.2, cfg.seconds / 4), 5 * order):
       break
-    chunk *= 2
+    chunk = min(2 * chunk, epoch_chunk)
 
-  steps, position, timed = 0, 0, 0.0
+  steps, calls, position, timed = 0, 0, 0, 0.0
   while timed < cfg.seconds or steps == 0:
     started = time.perf_counter()
     state, buffer = trainer.train_steps(state, 0, chunk, start=position)
     jax.block_until_ready((state, buffer))
     timed += time.perf_counter() - started
     steps += chunk
+    calls += 1
     position = (position + chunk) % trainer.steps_per_epoch
+  # Every train_steps call computes the epoch's data order (a sort of the training split per
+  # run), which a real run does once per epoch: replace the per-call cost by its per-epoch share.
+  timed = max(timed + order * (steps / trainer.steps_per_epoch - calls), 0.05 * timed)
   steps_per_sec = steps / timed
 
   started = time.perf_counter()
