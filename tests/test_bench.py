@@ -76,7 +76,7 @@ def test_choose_returns_valid_strategies_for_every_problem(backend, num_runs):
     assert s.steps_per_dispatch >= 1 and 1 <= s.unroll <= s.steps_per_dispatch
 
 
-def test_choose_one_run_is_never_vmapped_on_cpu_loop_vs_vmap_is_meaningless():
+def test_choose_handles_names_outside_the_registry():
   # With one run both mechanisms execute the same single-run step; the policy picks one, and
   # the result must still be a valid strategy for names outside the registry (tests' toys).
   s = strategy_lib.choose("some_custom_problem", "cpu", 1)

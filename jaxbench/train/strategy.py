@@ -57,23 +57,34 @@ def family(problem_name: str) -> str:
 
 
 # (backend, family) -> (runs when R > 1, steps_per_dispatch, unroll). Measured on the 2-core CPU
-# with jax 0.10.2 (notes/performance.md has every number, the losers too). Accelerators: no
-# device was available to measure; vmap with fused, rolled steps is the standard choice there.
+# with jax 0.10.2 (notes/performance.md has every number, the losers too):
+# - tiny and dense problems: vmap. Looping 10 quadratic_deep runs reached ~460 seed-steps/s,
+#   vmapping them 1,250-2,900; the compiled step is dominated by dispatch overhead, so fusing a
+#   few steps per dispatch (rolled scan: unrolling only lengthened compiles, up to 89 s) helps.
+#   k divides the epoch where it can: quadratic_deep has 7 steps per epoch, two_d 78 = 6 * 13,
+#   the MNIST-size problems 390 = 30 * 13 (remainders run as single steps).
+# - conv problems: loop, one step per dispatch (issue 4's measurement: vmapped conv weights ran
+#   3-4x slower per seed; a rolled scan around a conv step ran ~10x slower; see the notes for
+#   this session's numbers).
+# - the char-RNN: its step is already a 50-step scan of small matmuls, which vmapping batches.
+# Accelerators: no device was available to measure; vmap with fused, rolled steps is the
+# standard choice there.
 _POLICY = {
-  ("cpu", "tiny"): ("vmap", 7, 1),
-  ("cpu", "dense"): ("vmap", 1, 1),
+  ("cpu", "tiny"): ("vmap", 13, 1),
+  ("cpu", "dense"): ("vmap", 13, 1),
   ("cpu", "conv"): ("loop", 1, 1),
   ("cpu", "rnn"): ("vmap", 1, 1),
   ("cpu", "other"): ("loop", 1, 1),
 }
+_STEPS_PER_EPOCH_DIVISOR = {"quadratic_deep": 7}
 
 
 def choose(problem_name: str, backend: str, num_runs: int) -> Strategy:
   """The default strategy for a problem on a backend ('cpu', 'gpu', 'tpu').
 
-  CPU (measured): see _POLICY. With one run, 'vmap' is used (a batch axis of one costs nothing
-  and skips the loop strategy's per-call unstacking of the run axis). GPU/TPU (not measured
-  here): every run vmapped, 10 steps fused per dispatch with a rolled scan.
+  CPU (measured): see _POLICY; the same for any number of runs (conv problems loop even with
+  one run: vmapping conv weights rewrites the convolutions as grouped ones). GPU/TPU (not
+  measured here): every run vmapped, 10 steps fused per dispatch with a rolled scan.
   """
   backend = _BACKEND_ALIASES.get(backend, backend)
   if backend not in BACKENDS:
@@ -85,6 +96,5 @@ def choose(problem_name: str, backend: str, num_runs: int) -> Strategy:
   if backend != "cpu":
     return Strategy(runs="vmap", steps_per_dispatch=10, unroll=1)
   runs, steps, unroll = _POLICY[("cpu", family(problem_name))]
-  if int(num_runs) == 1:
-    runs = "vmap"
+  steps = _STEPS_PER_EPOCH_DIVISOR.get(problem_name, steps)
   return Strategy(runs=runs, steps_per_dispatch=steps, unroll=unroll)

@@ -9,10 +9,15 @@ from __future__ import annotations
 import os
 from typing import Mapping, Optional
 
-# flag name -> value. Empty until a flag measurably helps on the benchmark problems: see
-# notes/performance.md for every flag measured (none beat the defaults of jaxlib 0.10.2 on the
-# 2-core CPU).
-CPU_FLAGS: Mapping[str, str] = {}
+# flag name -> value; notes/performance.md has every flag measured, the losers too.
+# jaxlib 0.10.2 hands convolutions to YNNPACK by default; its weight-gradient convolution (the
+# backward pass of a 'SAME' 5x5 conv, expressed as a conv with a 14x14 window) ran 3-5x slower
+# than XLA's Eigen convolution on the 2-core CPU, and the conv parts of the fmnist_2c2d step
+# about 2x slower in total. Removing only the convolution type keeps YNNPACK's dots and
+# elementwise fusions. Harmless on GPU/TPU (a CPU-only flag).
+CPU_FLAGS: Mapping[str, str] = {
+  "xla_cpu_experimental_ynn_fusion_type": "-individual_convolution",
+}
 
 
 def merged(existing: str, flags: Mapping[str, str]) -> str:
