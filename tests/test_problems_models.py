@@ -362,16 +362,18 @@ def test_vae_loss_is_squared_error_plus_kl():
   assert out.correct is None
 
 
-def test_conv_transpose_is_tf_gradient_of_same_conv():
-  """TF's conv2d_transpose is the input-gradient of a SAME conv: check ours is exactly that."""
+@pytest.mark.parametrize('stride,size', [(2, 14), (1, 7)])
+def test_conv_transpose_is_tf_gradient_of_same_conv(stride, size):
+  """TF's conv2d_transpose is the input-gradient of a SAME conv: check ours is exactly that
+  (stride 2: 7 -> 14 as the VAE's first conv-transpose; stride 1 pads 4x4 kernels (1, 2))."""
   x = jax.random.normal(KEY, (2, 7, 7, 3))
-  layer = nn.ConvTranspose(5, (4, 4), strides=(2, 2), padding='SAME', transpose_kernel=True,
-                           use_bias=False)
+  layer = nn.ConvTranspose(5, (4, 4), strides=(stride, stride), padding='SAME',
+                           transpose_kernel=True, use_bias=False)
   variables = layer.init(KEY, x)
   kernel = variables['params']['kernel']          # TF layout [h, w, out, in]
-  forward = lambda y: jax.lax.conv_general_dilated(y, kernel, (2, 2), 'SAME',
+  forward = lambda y: jax.lax.conv_general_dilated(y, kernel, (stride, stride), 'SAME',
                                                    dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-  _, vjp = jax.vjp(forward, jnp.zeros((2, 14, 14, 5)))
+  _, vjp = jax.vjp(forward, jnp.zeros((2, size, size, 5)))
   np.testing.assert_allclose(np.asarray(layer.apply(variables, x)), np.asarray(vjp(x)[0]),
                              atol=1e-5)
 
