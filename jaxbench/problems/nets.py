@@ -238,7 +238,8 @@ class TFLSTMLayer(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     batch, _, input_size = x.shape
-    kernel = self.param('kernel', init.glorot_uniform(), (input_size + self.hidden, 4 * self.hidden))
+    kernel = self.param('kernel', init.glorot_uniform(),
+                        (input_size + self.hidden, 4 * self.hidden))
     bias = self.param('bias', _zeros, (4 * self.hidden,))
     c_var = self.variable('carry', 'c', jnp.zeros, (batch, self.hidden), x.dtype)
     h_var = self.variable('carry', 'h', jnp.zeros, (batch, self.hidden), x.dtype)
