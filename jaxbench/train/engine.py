@@ -163,11 +163,12 @@ def run_keys(seed: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Arra
   return init_key, data_key, dropout_key, eval_key
 
 
-def _resolve_problem(problem: Union[str, Problem]) -> Problem:
+def _resolve_problem(problem: Union[str, Problem], batch_size: Optional[int]) -> Problem:
+  """A registry name is built for the batch size (the char-RNN's carry has one row per example)."""
   if isinstance(problem, Problem):
     return problem
   from jaxbench import problems  # pylint: disable=import-outside-toplevel
-  return problems.get(problem)
+  return problems.get(problem, batch_size=batch_size)
 
 
 def _optimizer_builder(run_batch: RunBatch, num_epochs: int, steps_per_epoch: int
@@ -230,7 +231,7 @@ class Trainer:
                strategy: Optional[strategy_lib.Strategy] = None, mesh: Optional[Mesh] = None,
                eval_batch_size: Optional[int] = None):
     self.run_batch = run_batch
-    self.problem = _resolve_problem(run_batch.problem)
+    self.problem = _resolve_problem(run_batch.problem, run_batch.batch_size)
     self.dataset = dataset
     self.num_runs = run_batch.num_runs
     self.batch_size = int(run_batch.batch_size or self.problem.batch_size)
