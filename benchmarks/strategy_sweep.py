@@ -38,7 +38,7 @@ def main() -> None:
                                   optimizer=args.optimizer,
                                   strategy=Strategy(runs=runs, steps_per_dispatch=int(k),
                                                     unroll=int(u)))
-          row = bench.bench_one(cfg, peak)
+          row, _ = bench.bench_one(cfg, peak)
           results.setdefault((name, n, spec), []).append(row)
           print(f"rep{rep} {name:18s} runs={n:3d} {spec:12s} seed_steps/s="
                 f"{row['seed_steps_per_sec']:10.2f} compile={row['compile_seconds']:.1f}s",

@@ -35,13 +35,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import importlib.util
 import json
 import os
 import resource
+import statistics
 import sys
 import time
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from jaxbench.train import xla_flags
 
@@ -148,9 +150,11 @@ class BenchConfig:
   optimizer: str = "adam"
   synthetic_size: Optional[int] = None
   strategy: Optional[object] = None  # a jaxbench.train.strategy.Strategy, or None: choose()
+  windows: int = 1  # timed windows (alternating with the baseline); the median is reported
 
 
-def bench_one(cfg: BenchConfig, peak_flops: float) -> dict:
+def bench_one(cfg: BenchConfig, peak_flops: float,
+              between: Optional[Callable[[float], float]] = None) -> dict:
   """Measures one (problem, num_seeds) row; see the module docstring for the keys."""
   from jaxbench import data, problems  # pylint: disable=import-outside-toplevel
   from jaxbench.train import engine  # pylint: disable=import-outside-toplevel
@@ -187,19 +191,33 @@ def bench_one(cfg: BenchConfig, peak_flops: float) -> dict:
       break
     chunk = min(2 * chunk, epoch_chunk)
 
-  steps, calls, position, timed = 0, 0, 0, 0.0
-  while timed < cfg.seconds or steps == 0:
-    started = time.perf_counter()
-    state, buffer = trainer.train_steps(state, 0, chunk, start=position)
-    jax.block_until_ready((state, buffer))
-    timed += time.perf_counter() - started
-    steps += chunk
-    calls += 1
-    position = (position + chunk) % trainer.steps_per_epoch
-  # Every train_steps call computes the epoch's data order (a sort of the training split per
-  # run), which a real run does once per epoch: replace the per-call cost by its per-epoch share.
-  timed = max(timed + order * (steps / trainer.steps_per_epoch - calls), 0.05 * timed)
-  steps_per_sec = steps / timed
+  position = 0
+
+  def window(seconds: float) -> float:
+    """Steps/s over one timed window of about `seconds`."""
+    nonlocal state, buffer, position
+    steps, calls, timed = 0, 0, 0.0
+    while timed < seconds or steps == 0:
+      started = time.perf_counter()
+      state, buffer = trainer.train_steps(state, 0, chunk, start=position)
+      jax.block_until_ready((state, buffer))
+      timed += time.perf_counter() - started
+      steps += chunk
+      calls += 1
+      position = (position + chunk) % trainer.steps_per_epoch
+    # Every train_steps call computes the epoch's data order (a sort of the training split per
+    # run), which a real run does once per epoch: replace the per-call cost by its epoch share.
+    timed = max(timed + order * (steps / trainer.steps_per_epoch - calls), 0.05 * timed)
+    return steps / timed
+
+  # Windows alternate with `between` (the PyTorch baseline) so both see the same machine load;
+  # medians over the windows.
+  rates, others = [], []
+  for _ in range(cfg.windows):
+    rates.append(window(cfg.seconds / cfg.windows))
+    if between is not None:
+      others.append(between(cfg.seconds / cfg.windows))
+  steps_per_sec = statistics.median(rates)
 
   started = time.perf_counter()
   jax.block_until_ready(trainer.evaluate(state))
@@ -217,7 +235,7 @@ def bench_one(cfg: BenchConfig, peak_flops: float) -> dict:
     "compile_seconds": compile_seconds, "eval_seconds_per_epoch": eval_seconds,
     "peak_memory": memory, "model_flops_per_step": flops,
     "flops_fraction_of_peak": flops * steps_per_sec / peak_flops,
-  }
+  }, (statistics.median(others) if others else None)
 
 
 def _torch_loop():
@@ -231,6 +249,12 @@ def _torch_loop():
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
+
+
+def _torch_rate(torch_loop, name: str, num_runs: int, optimizer: str, seconds: float) -> float:
+  """PyTorch seed-steps/s of `num_runs` runs one after another (best of its thread settings)."""
+  return torch_loop.measure_best(name, seconds=seconds, num_runs=num_runs,
+                                 optimizer=optimizer)["seed_steps_per_sec"]
 
 
 def format_table(rows: Sequence[dict], memory_kind: str) -> str:
@@ -277,6 +301,9 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict]:
                   help="override the strategy's runs (default: strategy.choose)")
   ap.add_argument("--steps_per_dispatch", type=int, default=None)
   ap.add_argument("--unroll", type=int, default=None)
+  ap.add_argument("--windows", type=int, default=1,
+                  help="split --seconds into this many timed windows, alternating with the "
+                       "PyTorch baseline under --torch; medians are reported")
   ap.add_argument("--json", default=None, help="write the rows to this JSON file")
   ap.add_argument("--torch", action="store_true",
                   help="also time the plain PyTorch loop (benchmarks/torch_loop.py) side by side")
@@ -291,6 +318,8 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict]:
                      f"{', '.join(optimizers.names())}")
   if args.seconds <= 0:
     raise SystemExit(f"--seconds={args.seconds} must be > 0")
+  if args.windows < 1:
+    raise SystemExit(f"--windows={args.windows} must be >= 1")
   seed_counts = _parse_ints(args.num_seeds, "num_seeds")
   torch_loop = _torch_loop() if args.torch else None
 
@@ -310,13 +339,15 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict]:
                                        ("unroll", args.unroll)) if v})
       cfg = BenchConfig(problem=name, num_seeds=n, seconds=args.seconds,
                         optimizer=args.optimizer, synthetic_size=args.synthetic_size,
-                        strategy=strategy)
-      row = bench_one(cfg, peak)
+                        strategy=strategy, windows=args.windows)
+      between = None
       if torch_loop is not None:
         opt = args.optimizer if args.optimizer in torch_loop.OPTIMIZERS else "adam"
-        ref = torch_loop.measure_best(name, seconds=args.seconds, num_runs=n, optimizer=opt)
-        row["torch_seed_steps_per_sec"] = ref["seed_steps_per_sec"]
-        row["ratio_vs_torch"] = row["seed_steps_per_sec"] / ref["seed_steps_per_sec"]
+        between = functools.partial(_torch_rate, torch_loop, name, n, opt)
+      row, torch_rate = bench_one(cfg, peak, between)
+      if torch_rate is not None:
+        row["torch_seed_steps_per_sec"] = torch_rate
+        row["ratio_vs_torch"] = row["seed_steps_per_sec"] / torch_rate
       rows.append(row)
       print(format_table([row], peak_memory_bytes()[1]).splitlines()[-1], flush=True)
   print()

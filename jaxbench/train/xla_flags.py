@@ -31,7 +31,10 @@ def apply(flags: Optional[Mapping[str, str]] = None) -> str:
   """Adds `flags` (default CPU_FLAGS) to os.environ['XLA_FLAGS']; returns the new value.
 
   Has no effect on a backend that is already initialised (XLA read the variable then).
+  JAXBENCH_XLA_FLAGS=0 in the environment turns the defaults off (for A/B measurements).
   """
+  if flags is None and os.environ.get("JAXBENCH_XLA_FLAGS") == "0":
+    flags = {}
   value = merged(os.environ.get("XLA_FLAGS", ""), CPU_FLAGS if flags is None else flags)
   if value:
     os.environ["XLA_FLAGS"] = value
