@@ -12,9 +12,9 @@ import jax
 import optax
 import optax.contrib
 
-from jaxbench.optimizers.entry import Entry
+from jaxbench.optimizers.entry import Entry, Range
 from jaxbench.optimizers.paper import B1, B2, LR, LearningRate
-from jaxbench.tuning.space import LogUniform
+from jaxbench.tuning.space import LogUniform, OneMinusLogUniform
 
 WEIGHT_DECAY = LogUniform(1e-5, 1e-1)
 
@@ -119,4 +119,95 @@ MUON = Entry('muon', muon,
              {'learning_rate': LR, 'b1': B1},
              reference='Jordan et al. 2024 (github.com/KellerJordan/Muon); optax.contrib.muon')
 
-ENTRIES: tuple[Entry, ...] = (ADAMW, LION, SCHEDULE_FREE_ADAMW, PRODIGY, ADOPT, MUON)
+
+# Further optax optimizers from the study's catalogue (../shared/optimizer_catalogue.md): each is
+# one entry; the catalogue reads them as runnable through the live registry.
+
+
+def adamax(*, learning_rate: LearningRate, b1: Any, b2: Any, eps: Any
+           ) -> optax.GradientTransformation:
+  """AdaMax (Kingma & Ba 2015, section 7.1), optax.adamax:
+  m = b1 m + (1-b1) g;  u = max(b2 u, |g|);  theta -= lr / (1-b1^t) m / (u + eps)."""
+  return optax.adamax(learning_rate, b1, b2, eps)
+
+
+ADAMAX = Entry('adamax', adamax, {'learning_rate': 2e-3, 'b1': 0.9, 'b2': 0.999, 'eps': 1e-8},
+               {'learning_rate': LR, 'b1': B1, 'b2': B2},
+               reference='Kingma & Ba 2015 (ICLR), Algorithm 2; optax.adamax')
+
+
+def yogi(*, learning_rate: LearningRate, b1: Any, b2: Any, eps: Any
+         ) -> optax.GradientTransformation:
+  """Yogi (Zaheer et al. 2018), optax.yogi: v = v - (1-b2) sign(v - g^2) g^2; Adam otherwise."""
+  return optax.yogi(learning_rate, b1, b2, eps)
+
+
+YOGI = Entry('yogi', yogi, {'learning_rate': 1e-2, 'b1': 0.9, 'b2': 0.999, 'eps': 1e-3},
+             {'learning_rate': LR, 'b1': B1, 'b2': B2},
+             reference='Zaheer et al. 2018 (NeurIPS); optax.yogi (defaults as published)')
+
+
+def lamb(*, learning_rate: LearningRate, b1: Any, b2: Any, eps: Any, weight_decay: Any
+         ) -> optax.GradientTransformation:
+  """LAMB (You et al. 2020), optax.lamb: the Adam direction plus decoupled weight decay,
+  rescaled per parameter tensor by the trust ratio ||theta|| / ||direction||."""
+  return optax.lamb(learning_rate, b1, b2, eps, weight_decay=weight_decay)
+
+
+LAMB = Entry('lamb', lamb,
+             {'learning_rate': 1e-3, 'b1': 0.9, 'b2': 0.999, 'eps': 1e-6, 'weight_decay': 0.0},
+             {'learning_rate': LR, 'b1': B1, 'b2': B2},
+             reference='You et al. 2020 (ICLR); optax.lamb')
+
+
+def novograd(*, learning_rate: LearningRate, b1: Any, b2: Any, eps: Any, weight_decay: Any
+             ) -> optax.GradientTransformation:
+  """NovoGrad (Ginsburg et al. 2019), optax.novograd: a per-layer second moment of ||g||^2,
+  gradients normalised by it, plus weight decay, then momentum."""
+  return optax.novograd(learning_rate, b1, b2, eps, weight_decay=weight_decay)
+
+
+NOVOGRAD = Entry('novograd', novograd,
+                 {'learning_rate': 1e-3, 'b1': 0.9, 'b2': 0.25, 'eps': 1e-6, 'weight_decay': 0.0},
+                 {'learning_rate': LR, 'b1': B1},
+                 reference='Ginsburg et al. 2019 (arXiv 1905.11286); optax.novograd')
+
+
+def lars(*, learning_rate: LearningRate, rho: Any, weight_decay: Any, trust_coefficient: Any
+         ) -> optax.GradientTransformation:
+  """LARS (You et al. 2017), optax.lars: SGD with momentum `rho` on the layer-wise rescaled
+  gradient trust_coefficient ||theta|| / ||g + wd theta|| (g + wd theta)."""
+  return optax.lars(learning_rate, weight_decay=weight_decay,
+                    trust_coefficient=trust_coefficient, momentum=rho)
+
+
+LARS = Entry('lars', lars,
+             {'learning_rate': 1.0, 'rho': 0.9, 'weight_decay': 0.0, 'trust_coefficient': 1e-3},
+             {'learning_rate': LR, 'rho': OneMinusLogUniform(1e-4, 1.0)},
+             ranges={'trust_coefficient': Range(0.0, low_inclusive=False)},
+             reference='You et al. 2017 (arXiv 1708.03888); optax.lars')
+
+
+def sign_sgd(*, learning_rate: LearningRate) -> optax.GradientTransformation:
+  """signSGD (Bernstein et al. 2018), optax.sign_sgd: theta -= lr sign(g)."""
+  return optax.sign_sgd(learning_rate)
+
+
+SIGN_SGD = Entry('sign_sgd', sign_sgd, {'learning_rate': 1e-3}, {'learning_rate': LR},
+                 reference='Bernstein et al. 2018 (ICML); optax.sign_sgd')
+
+
+def madgrad(*, learning_rate: LearningRate, rho: Any, eps: Any, weight_decay: Any
+            ) -> optax.GradientTransformation:
+  """MADGRAD (Defazio & Jelassi 2021), optax.contrib.madgrad: dual averaging with a cube-root
+  second-moment denominator and momentum `rho` (the paper's c = 1 - rho)."""
+  return optax.contrib.madgrad(learning_rate, momentum=rho, weight_decay=weight_decay, eps=eps)
+
+
+MADGRAD = Entry('madgrad', madgrad,
+                {'learning_rate': 1e-2, 'rho': 0.9, 'eps': 1e-6, 'weight_decay': 0.0},
+                {'learning_rate': LR, 'rho': OneMinusLogUniform(1e-4, 1.0)},
+                reference='Defazio & Jelassi 2021 (arXiv 2101.11075); optax.contrib.madgrad')
+
+ENTRIES: tuple[Entry, ...] = (ADAMW, LION, SCHEDULE_FREE_ADAMW, PRODIGY, ADOPT, MUON, ADAMAX,
+                              YOGI, LAMB, NOVOGRAD, LARS, SIGN_SGD, MADGRAD)
