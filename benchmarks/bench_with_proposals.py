@@ -4,6 +4,7 @@ Why: the proposals in notes/performance.md touch files this helper does not own
 (jaxbench/problems/nets.py's max-pool); this measures what they would give through the real
 engine, before the lead applies them. Proposals (each switchable):
   --pool: nets._max_pool = benchmarks/max_pool_ab.strided_max_pool (same values and gradients).
+  --rnn_unroll=U: the char-RNN's LSTM time scan unrolled U steps (nets.CharRNN(unroll=U)).
 
   python benchmarks/bench_with_proposals.py --pool -- --problems=fmnist_2c2d --num_seeds=1 --torch
 """
@@ -25,6 +26,17 @@ def main() -> None:
     from jaxbench.problems import nets
     nets._max_pool = max_pool_ab.strided_max_pool  # pylint: disable=protected-access
     print("patched: jaxbench.problems.nets._max_pool = strided_max_pool")
+  unroll = [a for a in own if a.startswith("--rnn_unroll=")]
+  if unroll:
+    import dataclasses
+    import functools
+    from jaxbench.problems import nets, registry
+    u = int(unroll[0].split("=", 1)[1])
+    entry = registry._TABLE["tolstoi_char_rnn"]  # pylint: disable=protected-access
+    registry._TABLE["tolstoi_char_rnn"] = dataclasses.replace(  # pylint: disable=protected-access
+        entry, **{dataclasses.fields(entry)[1].name: functools.partial(
+            nets.CharRNN, registry.TOLSTOI_VOCAB_SIZE, unroll=u)})
+    print(f"patched: tolstoi_char_rnn LSTM scan unroll={u}")
   bench.main(rest)
 
 

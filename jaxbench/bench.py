@@ -10,7 +10,7 @@ which a real run does once per epoch); where a chunk is shorter than an epoch, t
 per-call order time is replaced by its per-epoch share.
 
   python -m jaxbench.bench --problems=quadratic_deep,fmnist_2c2d --num_seeds=1,10 --seconds=8 \
-      [--optimizer=adam] [--json=PATH] [--torch]
+      [--optimizer=adam] [--json=PATH] [--torch] [--windows=3]
 
 Row keys (the JSON is a list of rows with exactly these keys; with --torch two more,
 `torch_seed_steps_per_sec` and `ratio_vs_torch`):
