@@ -47,6 +47,8 @@ def _main(argv) -> None:
 
 
 def main() -> None:
+  from jaxbench.train import xla_flags  # pylint: disable=import-outside-toplevel
+  xla_flags.apply()  # before the first computation initialises the backend
   app.run(_main)
 
 

@@ -17,8 +17,14 @@ def epoch_permutation(data_key: jax.Array, epoch: int | jax.Array, num_examples:
 
   A pure function of (data_key, epoch), so a resumed run sees the same order, and every epoch is
   reshuffled (the DeepOBS TF1 runs repeated one order every epoch; SPEC says not to copy that).
+
+  The order is argsort(random 32-bit words of fold_in(data_key, epoch)), a stable sort, so ties
+  still give a permutation. Why not `jax.random.permutation`: it sorts several rounds and on
+  XLA:CPU cost 2.2x more (720 vs 316 ms for 50,000 examples x 10 runs), more than a whole two_d
+  epoch of training steps.
   """
-  return jax.random.permutation(jax.random.fold_in(data_key, epoch), num_examples)
+  bits = jax.random.bits(jax.random.fold_in(data_key, epoch), (num_examples,), jnp.uint32)
+  return jnp.argsort(bits, stable=True)
 
 
 def num_train_steps(split_size: int, batch_size: int) -> int:

@@ -19,7 +19,7 @@ Public API (see notes/INTERFACES.md and notes/engine.md):
 
 Keys and seeds: run r's key is PRNGKey(seeds[r]), split into (init, data, dropout, eval) keys.
 Initialisation uses the init key; epoch e's data order is
-`epoch_permutation(data_key, e, N)` = permutation(fold_in(data_key, e), N); the training step
+`epoch_permutation(data_key, e, N)` = argsort(bits(fold_in(data_key, e), N)); the training step
 with global step number g (0-based, counted over all epochs) uses fold_in(dropout_key, g), split
 into (augmentation key, apply rng); evaluation always uses the eval key. Nothing depends on the
 other runs of the batch, so a run gives the same numbers alone or inside any batch.

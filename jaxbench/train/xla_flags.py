@@ -20,6 +20,20 @@ CPU_FLAGS: Mapping[str, str] = {
 }
 
 
+# XLA aborts the process on a flag it does not know, so the defaults are only added for the
+# jaxlib releases they were measured on (the YNNPACK fusion flag exists from jaxlib 0.10).
+MEASURED_JAXLIB_PREFIXES = ("0.10.",)
+
+
+def _jaxlib_knows_cpu_flags() -> bool:
+  from importlib import metadata  # pylint: disable=import-outside-toplevel
+  try:
+    version = metadata.version("jaxlib")
+  except metadata.PackageNotFoundError:  # no jaxlib metadata: add nothing
+    return False
+  return version.startswith(MEASURED_JAXLIB_PREFIXES)
+
+
 def merged(existing: str, flags: Mapping[str, str]) -> str:
   """`existing` XLA_FLAGS plus each of `flags` whose name it does not already set."""
   present = {part.split("=", 1)[0] for part in existing.split() if part.startswith("--")}
@@ -33,7 +47,8 @@ def apply(flags: Optional[Mapping[str, str]] = None) -> str:
   Has no effect on a backend that is already initialised (XLA read the variable then).
   JAXBENCH_XLA_FLAGS=0 in the environment turns the defaults off (for A/B measurements).
   """
-  if flags is None and os.environ.get("JAXBENCH_XLA_FLAGS") == "0":
+  if flags is None and (os.environ.get("JAXBENCH_XLA_FLAGS") == "0"
+                        or not _jaxlib_knows_cpu_flags()):
     flags = {}
   value = merged(os.environ.get("XLA_FLAGS", ""), CPU_FLAGS if flags is None else flags)
   if value:
