@@ -1,0 +1,35 @@
+"""Profile the engine's training step with jax.profiler and print the largest XLA events.
+
+Why: finds what dominates a step (it found the YNNPACK conv weight gradient and the max-pool
+gradient's index arrays in fmnist_2c2d). Usage: python benchmarks/profile_step.py PROBLEM
+[NUM_RUNS vmap|loop NUM_STEPS]; the trace lands in /tmp/perf/trace_PROBLEM.
+"""
+import sys, glob, os, collections, time
+import jax, numpy as np
+from jaxbench import data, problems
+from jaxbench.train import engine
+from jaxbench.train.strategy import Strategy
+name = sys.argv[1] if len(sys.argv) > 1 else 'fmnist_2c2d'
+R = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+RUNS = sys.argv[3] if len(sys.argv) > 3 else 'loop'
+N = int(sys.argv[4]) if len(sys.argv) > 4 else 5
+p = problems.get(name)
+ds = data.load(p.dataset, batch_size=p.batch_size, source='synthetic')
+tr = engine.Trainer(engine.RunBatch(problem=name, optimizer='adam', seeds=np.arange(42, 42 + R)), ds, strategy=Strategy(RUNS,1,1))
+st = tr.init(); st, b = tr.train_steps(st, 0, 2); jax.block_until_ready(st)
+d = '/tmp/perf/trace_' + name
+jax.profiler.start_trace(d)
+t = time.perf_counter()
+st, b = tr.train_steps(st, 0, N); jax.block_until_ready(st)
+print(N, 'steps', time.perf_counter() - t)
+jax.profiler.stop_trace()
+from jax._src.lib import _profile_data
+f = sorted(glob.glob(d + '/**/*.xplane.pb', recursive=True))[-1]
+pd = _profile_data.ProfileData.from_file(f)
+tot = collections.Counter(); cnt = collections.Counter()
+for plane in pd.planes:
+  for line in plane.lines:
+    for ev in line.events:
+      tot[(plane.name[:20], line.name[:25], ev.name[:60])] += ev.duration_ns; cnt[(plane.name[:20], line.name[:25], ev.name[:60])] += 1
+for k, v in tot.most_common(45):
+  print(f"{v/1e6/N:9.2f} ms/step  n={cnt[k]:4d}  {k}")
