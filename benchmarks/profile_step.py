@@ -2,7 +2,7 @@
 
 Why: finds what dominates a step (it found the YNNPACK conv weight gradient and the max-pool
 gradient's index arrays in fmnist_2c2d). Usage: python benchmarks/profile_step.py PROBLEM
-[NUM_RUNS vmap|loop NUM_STEPS]; the trace lands in /tmp/perf/trace_PROBLEM.
+[NUM_RUNS vmap|loop NUM_STEPS STEPS_PER_DISPATCH]; the trace lands in /tmp/perf/trace_PROBLEM.
 """
 import sys, glob, os, collections, time
 import jax, numpy as np
@@ -13,10 +13,11 @@ name = sys.argv[1] if len(sys.argv) > 1 else 'fmnist_2c2d'
 R = int(sys.argv[2]) if len(sys.argv) > 2 else 1
 RUNS = sys.argv[3] if len(sys.argv) > 3 else 'loop'
 N = int(sys.argv[4]) if len(sys.argv) > 4 else 5
+K = int(sys.argv[5]) if len(sys.argv) > 5 else 1
 p = problems.get(name)
 ds = data.load(p.dataset, batch_size=p.batch_size, source='synthetic')
-tr = engine.Trainer(engine.RunBatch(problem=name, optimizer='adam', seeds=np.arange(42, 42 + R)), ds, strategy=Strategy(RUNS,1,1))
-st = tr.init(); st, b = tr.train_steps(st, 0, 2); jax.block_until_ready(st)
+tr = engine.Trainer(engine.RunBatch(problem=name, optimizer='adam', seeds=np.arange(42, 42 + R)), ds, strategy=Strategy(RUNS,K,1))
+st = tr.init(); st, b = tr.train_steps(st, 0, 2 * K); jax.block_until_ready(st)
 d = '/tmp/perf/trace_' + name
 jax.profiler.start_trace(d)
 t = time.perf_counter()
