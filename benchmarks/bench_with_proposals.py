@@ -1,8 +1,8 @@
 """`jaxbench.bench` with the performance proposals for other owners' files patched in.
 
-Why: the proposals in notes/performance.md touch files this helper does not own
-(jaxbench/problems/nets.py's max-pool); this measures what they would give through the real
-engine, before the lead applies them. Proposals (each switchable):
+Why: it measured what the proposals in BUILD_NOTES.md ("Performance") would give through the
+real engine before they were applied. The max-pool one now is nets._max_pool, so --pool is kept
+only to reproduce the numbers; --rnn_unroll remains an open experiment. Proposals (each switchable):
   --pool: nets._max_pool = benchmarks/max_pool_ab.strided_max_pool (same values and gradients).
   --rnn_unroll=U: the char-RNN's LSTM time scan unrolled U steps (nets.CharRNN(unroll=U)).
 

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402  (installed by the README test command: torch==2.13.0, CPU)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
 import torch_models  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Datasets on device: loading, splitting, epoch ordering and on-device augmentation.
 
 `load(name, batch_size=...)` returns a `Dataset` whose four splits live on the default device.
-See notes/data.md for sources, lookup order, folder layout and split choices.
+See BUILD_NOTES.md for sources, lookup order, folder layout and split choices.
 """
 from jaxbench.data.base import Dataset, Split
 from jaxbench.data.batching import (epoch_permutation, eval_batch_indices, eval_batches,

@@ -270,7 +270,7 @@ def read_text(path: str) -> str:
 def strip_gutenberg(text: str) -> str:
   """Removes Project Gutenberg's header, licence and the table of contents.
 
-  Rule (documented in notes/data.md):
+  Rule (documented in BUILD_NOTES.md):
   1. Keep the text strictly between the line starting '*** START OF' and the line starting
      '*** END OF' (the Gutenberg markers). Without markers the text is taken as already clean
      (e.g. DeepOBS's prepared input.txt).

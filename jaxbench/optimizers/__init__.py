@@ -2,7 +2,7 @@
 
     opt = jaxbench.optimizers.get('adam', learning_rate=schedule, b1=0.95)
 
-See notes/optimizers.md (merged into BUILD_NOTES.md) for each update rule and its reference.
+See BUILD_NOTES.md for each update rule and its reference.
 """
 from jaxbench.optimizers.entry import RANGES, Entry, Range
 from jaxbench.optimizers.lookahead import LookaheadState, lookahead, slow_params

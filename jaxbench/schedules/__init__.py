@@ -1,7 +1,7 @@
 """Learning-rate schedules: the paper's four (per-epoch, DeepOBS semantics) and smooth families.
 
 `get(name, base_lr, num_epochs, steps_per_epoch, **params)` returns a jittable optax schedule
-`count -> learning rate`; see notes/schedules.md for every formula and its reference.
+`count -> learning rate`; see BUILD_NOTES.md for every formula and its reference.
 """
 from jaxbench.schedules.paper import lr_sched_lists
 from jaxbench.schedules.paper import paper_factors

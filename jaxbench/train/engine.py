@@ -4,7 +4,7 @@ A *batch of runs* is R runs of one (problem, optimizer, schedule) that differ on
 and hyperparameter values. Seeds and hyperparameters are traced arrays with a leading run axis,
 so a new seed or a new learning rate never recompiles.
 
-Public API (see notes/INTERFACES.md and notes/engine.md):
+Public API (see BUILD_NOTES.md, "Training engine" and "Contracts between the parts"):
 
   batch = RunBatch(problem='quadratic_deep', optimizer='sgd', schedule='constant',
                    hyperparams={'learning_rate': np.array([1e-2, 1e-3])}, seeds=np.array([42, 43]))

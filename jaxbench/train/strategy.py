@@ -57,7 +57,7 @@ def family(problem_name: str) -> str:
 
 
 # (backend, family) -> (runs when R > 1, steps_per_dispatch, unroll). Measured on the 2-core CPU
-# with jax 0.10.2 (notes/performance.md has every number, the losers too):
+# with jax 0.10.2 (BUILD_NOTES.md has every number, the losers too):
 # - tiny and dense problems: vmap. Looping 10 quadratic_deep runs reached ~460 seed-steps/s,
 #   vmapping them 1,250-2,900; the compiled step is dominated by dispatch overhead, so fusing a
 #   few steps per dispatch (rolled scan: unrolling only lengthened compiles, up to 89 s) helps.

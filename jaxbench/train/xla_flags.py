@@ -1,4 +1,4 @@
-"""XLA flags jaxbench sets before JAX starts its backend (measured choices, notes/performance.md).
+"""XLA flags jaxbench sets before JAX starts its backend (measured choices, BUILD_NOTES.md).
 
 Why a function: XLA reads XLA_FLAGS once, when the first backend initialises, so entry points
 call `apply()` before importing anything that touches jax devices. Flags the user already set in
@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Mapping, Optional
 
-# flag name -> value; notes/performance.md has every flag measured, the losers too.
+# flag name -> value; BUILD_NOTES.md has every flag measured, the losers too.
 # jaxlib 0.10.2 hands convolutions to YNNPACK by default; its weight-gradient convolution (the
 # backward pass of a 'SAME' 5x5 conv, expressed as a conv with a 14x14 window) ran 3-5x slower
 # than XLA's Eigen convolution on the 2-core CPU, and the conv parts of the fmnist_2c2d step
