@@ -2,7 +2,7 @@
 
 Why: in jaxlib 0.10.2 the gradient of reduce_window-max is an argmax reduce-window that writes
 four full-size int32 index arrays, then a scatter; in the engine's fmnist_2c2d step those iotas,
-reduce-windows and scatters took ~110 of ~274 ms (profile in notes/performance.md). The max over
+reduce-windows and scatters took ~110 of ~274 ms (profile in BUILD_NOTES.md). The max over
 the size*size strided views has the same values and gradients (checked below) and its gradient
 is a few selects. `strided_max_pool` is the proposed drop-in for jaxbench/problems/nets.py's
 `_max_pool` (problems owner's file; the lead applies it).

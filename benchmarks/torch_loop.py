@@ -95,7 +95,7 @@ def measure_best(name: str, *, seconds: float = 5.0, num_runs: int = 1,
 
   Why: on a shared 2-core machine PyTorch's OpenMP threads spin-wait for each other whenever a
   neighbour's process takes a core, which made small models up to 10x slower with the default
-  two threads than with one (notes/performance.md). Comparing against the better of the two keeps
+  two threads than with one (BUILD_NOTES.md). Comparing against the better of the two keeps
   the baseline honest (never a handicapped PyTorch).
   """
   rows = [measure(name, seconds=seconds / 2, num_runs=num_runs, optimizer=optimizer,

@@ -1,6 +1,6 @@
 """The benchmark command (jaxbench.bench) and the strategy policy (strategy.choose).
 
-No speed assertions: speed claims come from the benchmark runs in notes/performance.md.
+No speed assertions: speed claims come from the benchmark runs in BUILD_NOTES.md.
 """
 import json
 import os

@@ -1,6 +1,6 @@
 """The outer loop against a tiny stand-in engine: records, skipping, checkpoint and resume.
 
-The stand-in follows the engine contract (notes/INTERFACES.md) with a closed-form "training":
+The stand-in follows the engine contract (BUILD_NOTES.md, "Contracts between the parts") with a closed-form "training":
 w_e = 0.5 * w_{e-1} + e with w_0 = seed, so every recorded number is known by hand.
 """
 from __future__ import annotations
