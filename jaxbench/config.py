@@ -220,6 +220,12 @@ def _resolve_group(config: Mapping, group: Mapping, index: Optional[int]) -> Run
     if isinstance(defaults[hp], float):
       explicit[hp] = float(value)
   hyperparams = {**defaults, **explicit}
+  # The engine traces hyperparameters (no range check inside jit), so check the values here,
+  # before anything compiles.
+  try:
+    optimizers.check_hyperparams(opt_name, **hyperparams)
+  except ValueError as e:
+    raise ValueError(f"config.optimizer: {e}") from None
 
   sched_name = group.get("schedule", config["schedule"]["name"])
   _check_name(f"{where}.schedule" if "schedule" in group else "config.schedule.name", sched_name,
@@ -238,6 +244,12 @@ def _resolve_group(config: Mapping, group: Mapping, index: Optional[int]) -> Run
   num_epochs = group.get("num_epochs", config["num_epochs"])
   num_epochs = problem.num_epochs if num_epochs is None else num_epochs
   _check_int(f"{where}.num_epochs", num_epochs, 1)
+  # The schedule's own range checks (periods, rates) run on concrete values only: build it once.
+  try:
+    schedules.get(sched_name, float(hyperparams.get("learning_rate", 1.0)), num_epochs, 1,
+                  **sched_params)
+  except ValueError as e:
+    raise ValueError(f"config.schedule: {e}") from None
   max_steps = group.get("max_steps", config["max_steps"])
   _check_int(f"{where}.max_steps", max_steps, 1, allow_none=True)
   _check_int("config.seed", config["seed"], 0)

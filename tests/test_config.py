@@ -145,3 +145,23 @@ def test_quickstart_config(tmp_path):
                    for o in ("sgd", "momentum", "adam")}
   assert all(len(s.seeds) == 3 for s in specs)
   assert all(s.num_epochs <= 10 for s in specs)
+
+
+@pytest.mark.parametrize("overrides,words", [
+    ({"optimizer.learning_rate": -1.0}, ["config.optimizer", "learning_rate=-1.0", "[0, inf]"]),
+    ({"optimizer.name": "adam", "optimizer.b1": 1.5}, ["b1=1.5", "[0, 1)"]),
+    ({"optimizer.name": "lookahead_momentum", "optimizer.k": 0}, ["k=0", "integer"]),
+])
+def test_out_of_range_hyperparameters_fail_before_compiling(tmp_path, overrides, words):
+  # The engine traces hyperparameters (no range check under jit), so resolve() must catch them.
+  with pytest.raises(ValueError) as info:
+    config_lib.resolve(_config(tmp_path, **overrides))
+  for word in words:
+    assert word in str(info.value)
+
+
+def test_invalid_schedule_parameter_value_fails_before_compiling(tmp_path):
+  with pytest.raises(ValueError) as info:
+    config_lib.resolve(_config(tmp_path, **{"schedule.name": "step_decay",
+                                            "schedule.params": {"delta_t": 0.0}}))
+  assert "config.schedule" in str(info.value) and "delta_t" in str(info.value)
