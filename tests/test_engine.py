@@ -255,3 +255,13 @@ def test_train_steps_in_pieces_equal_an_epoch(reference):
   np.testing.assert_allclose(np.asarray(first)[:, :1], logged[:, :1], rtol=1e-6)
   np.testing.assert_allclose(np.asarray(second)[:, 1:3], logged[:, 1:3], rtol=1e-6)
   assert len(traces) == traced
+
+
+def test_out_of_range_hyperparameter_of_any_run_fails_at_construction():
+  # One bad run among good ones: the values are traced in the step, so RunBatch checks them.
+  with pytest.raises(ValueError, match=r'learning_rate=.*out of range.*\[0, inf\]'):
+    RunBatch(problem='quadratic_deep', optimizer='adam', seeds=np.array([1, 2]),
+             hyperparams={'learning_rate': [0.1, -0.1]})
+  with pytest.raises(ValueError, match='unknown hyperparameter'):
+    RunBatch(problem='quadratic_deep', optimizer='sgd', seeds=np.array([1]),
+             hyperparams={'learning_rate': [0.1], 'b1': [0.9]})

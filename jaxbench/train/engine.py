@@ -113,6 +113,11 @@ class RunBatch:
                          f'needs one value per run, shape {seeds.shape}')
       hps[name] = value.astype(np.int32 if np.issubdtype(value.dtype, np.integer) else np.float32)
     object.__setattr__(self, 'hyperparams', hps)
+    if isinstance(self.optimizer, str):
+      # Inside the step the values are traced and escape the optimizer's own range checks:
+      # check every run's value here (unknown names and out-of-range values raise).
+      from jaxbench import optimizers  # pylint: disable=import-outside-toplevel
+      optimizers.check_hyperparams(self.optimizer, **hps)
     for name in ('batch_size', 'num_epochs', 'max_steps'):
       value = getattr(self, name)
       if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
