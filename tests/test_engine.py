@@ -265,3 +265,20 @@ def test_out_of_range_hyperparameter_of_any_run_fails_at_construction():
   with pytest.raises(ValueError, match='unknown hyperparameter'):
     RunBatch(problem='quadratic_deep', optimizer='sgd', seeds=np.array([1]),
              hyperparams={'learning_rate': [0.1], 'b1': [0.9]})
+
+
+def test_on_progress_reports_fractions_and_changes_nothing():
+  from jaxbench import data  # pylint: disable=import-outside-toplevel
+  dataset = data.load('quadratic_deep', batch_size=128, source='generated')
+  run_batch = RunBatch(problem='quadratic_deep', optimizer='sgd', seeds=np.array([1, 2, 3]),
+                       hyperparams={'learning_rate': [0.01, 0.02, 0.03]}, num_epochs=1)
+  for strategy, expected in ((Strategy('loop', 1, 1), [1 / 3, 2 / 3, 1.0]),
+                             (Strategy('vmap', 1, 1), [k / 7 for k in range(1, 8)])):
+    trainer = Trainer(run_batch, dataset, strategy)
+    seen = []
+    reported, logged = trainer.run_epoch(trainer.init(), 0, on_progress=seen.append)
+    plain, plain_logged = trainer.run_epoch(trainer.init(), 0)
+    np.testing.assert_allclose(seen, expected)   # 7 steps per epoch: 1000 // 128
+    np.testing.assert_array_equal(np.asarray(reported.params['theta']),
+                                  np.asarray(plain.params['theta']))
+    np.testing.assert_array_equal(logged, plain_logged)

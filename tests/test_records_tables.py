@@ -82,3 +82,27 @@ def test_progress_bar_on_terminal_rewrites_one_line():
   bar.end_batch()
   text = stream.getvalue()
   assert text.count("\r") == 2 and text.endswith("\n") and "[##########..........]" in text
+
+
+def test_mid_epoch_training_progress_bar_and_throttled_lines():
+  class Tty(io.StringIO):
+    def isatty(self):
+      return True
+  stream = Tty()
+  bar = progress.Progress(total_runs=2, total_run_epochs=2 * 2, stream=stream)
+  bar.start_batch("p/o", 2, 2, [4, 4])
+  bar.training(1, 0.5)  # half of epoch 1 of 2 runs = 1 of 4 run-epochs: a quarter of the bar
+  assert stream.getvalue().startswith("\r") and "epoch 1/2 training 50%" in stream.getvalue()
+  assert "[#####...............]" in stream.getvalue()
+
+  stream, clock = io.StringIO(), _Clock()
+  lines = progress.Progress(total_runs=1, total_run_epochs=1, mode="lines", stream=stream,
+                            clock=clock)
+  lines.start_batch("p/o", 1, 1, [100])
+  lines.training(1, 0.1)
+  clock.now = 10.0
+  lines.training(1, 0.2)              # within LINES_EVERY_SECONDS of the last line: dropped
+  clock.now = 10.0 + lines.LINES_EVERY_SECONDS
+  lines.training(1, 0.3)
+  printed = stream.getvalue().splitlines()
+  assert [line.split("training ")[1].split()[0] for line in printed] == ["10%", "30%"]

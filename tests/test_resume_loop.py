@@ -38,7 +38,9 @@ class FakeTrainer:
     seeds = jnp.asarray(self.run_batch.seeds, jnp.float32)
     return FakeState(seeds, jnp.zeros(seeds.shape, bool), jnp.full(seeds.shape, -1, jnp.int32))
 
-  def run_epoch(self, state, epoch):  # 0-based training epoch, as the engine's
+  def run_epoch(self, state, epoch, on_progress=None):  # 0-based training epoch, as the engine's
+    if on_progress is not None:
+      on_progress(1.0)
     epoch += 1  # the record entry it produces
     FakeTrainer.calls.append(epoch)
     if FakeTrainer.crash_at_epoch == epoch:

@@ -506,14 +506,28 @@ class Trainer:
     program = self._executable(('init',), self._make_init, seeds, values)
     return program(seeds, values)
 
-  def train_steps(self, state: TrainState, epoch: int, num_steps: int, start: int = 0
+  def train_steps(self, state: TrainState, epoch: int, num_steps: int, start: int = 0,
+                  on_progress: Optional[Callable[[float], None]] = None
                   ) -> tuple[TrainState, jax.Array]:
     """Advance every run by `num_steps` steps of training epoch `epoch`, from step `start` of
     the epoch (wrapping around). The exact code path of `run_epoch`; returns device arrays
-    (state, logged-loss buffer) without waiting for them (the benchmark blocks on them)."""
+    (state, logged-loss buffer) without waiting for them (the benchmark blocks on them).
+
+    on_progress(fraction done) is called after each run (loop strategy) or each fused chunk
+    (vmap), at most every 5% of the work; it waits for that work to finish, so leave it None
+    where dispatch must stay asynchronous (the benchmark).
+    """
     state = self._place(state)
     epoch_arg = np.int32(epoch)
     chunks = self._chunks(num_steps)
+    reported = [0.0]
+
+    def report(done: float, total: float, pending: Any) -> None:
+      if on_progress is None or total <= 0 or done / total - reported[0] < 0.05:
+        return
+      jax.block_until_ready(pending)
+      reported[0] = done / total
+      on_progress(reported[0])
     if self._vmapped:
       order = self._executable(('order',), self._make_order, state.data_key, epoch_arg)(
           state.data_key, epoch_arg)
@@ -528,6 +542,7 @@ class Trainer:
             self._make_advance, size), *args)
         state, buffer = program(*args)
         position += size
+        report(position - start, num_steps, buffer)
       return state, buffer
     states, buffers = [], []
     for device, runs in self._per_run(state):
@@ -546,6 +561,7 @@ class Trainer:
           position += size
         done.append(run)
         logged.append(buffer)
+        report(len(logged) + sum(len(b) for _, b in buffers), self.num_runs, buffer)
       states.append((device, done))
       buffers.append((device, logged))
     return self._from_runs(states), self._from_runs(buffers)
@@ -576,8 +592,13 @@ class Trainer:
     return {k: float(v) * scale for k, v in (cost or {}).items()
             if isinstance(v, (int, float))}
 
-  def run_epoch(self, state: TrainState, epoch: int) -> tuple[TrainState, np.ndarray]:
-    """Training epoch `epoch` (0-based) for every run: (state, mini-batch losses [R, n])."""
+  def run_epoch(self, state: TrainState, epoch: int,
+                on_progress: Optional[Callable[[float], None]] = None
+                ) -> tuple[TrainState, np.ndarray]:
+    """Training epoch `epoch` (0-based) for every run: (state, mini-batch losses [R, n]).
+
+    on_progress(fraction of the epoch's training done) lets long epochs show progress.
+    """
     if not 0 <= epoch < self.num_epochs:
       raise ValueError(f'epoch={epoch} is outside the training epochs 0..{self.num_epochs - 1}')
     state = self._place(state)
@@ -586,7 +607,7 @@ class Trainer:
     steps = self.steps_in_epoch(epoch)
     if steps == 0:
       return state, np.zeros((self.num_runs, 0), np.float32)
-    state, buffer = self.train_steps(state, epoch, steps)
+    state, buffer = self.train_steps(state, epoch, steps, on_progress=on_progress)
     return state, np.asarray(jax.device_get(buffer))[:, :self.num_logged(epoch)]
 
   def _reset_model_state(self, state: TrainState) -> dict:

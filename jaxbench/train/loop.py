@@ -13,6 +13,7 @@ before the first group compiles anything.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from typing import Any, Optional
 
@@ -117,7 +118,6 @@ def _make_trainer(spec: config_lib.RunSpec, seeds: tuple[int, ...], dataset):
   """The engine for the pending seeds. Numeric hyperparameters travel as per-run arrays (traced,
   no recompilation per value); non-numeric ones (e.g. adam's form='tf1') are static and bound
   into the optimizer factory."""
-  import functools
   from jaxbench import optimizers
   from jaxbench.train import engine
   from jaxbench.train.strategy import Strategy
@@ -196,7 +196,8 @@ def run_group(spec: config_lib.RunSpec, dataset, config: dict,
   for epoch in range(start_epoch + 1, spec.num_epochs + 1):
     epoch_start = time.monotonic()
     # Record entry `epoch` follows the engine's (0-based) training epoch `epoch - 1`.
-    state, minibatch = trainer.run_epoch(state, epoch - 1)
+    state, minibatch = trainer.run_epoch(
+        state, epoch - 1, on_progress=functools.partial(progress.training, epoch))
     metrics = _as_host(trainer.evaluate(state))
     seconds = time.monotonic() - epoch_start
     history["metrics"].append({k: v.tolist() for k, v in metrics.items()})

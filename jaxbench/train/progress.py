@@ -36,6 +36,7 @@ class Progress:
   weighs batches by their size. Time for compilation and epoch-0 evaluation is included in the
   elapsed time but not extrapolated.
   """
+  LINES_EVERY_SECONDS = 30.0  # plain-line mode: at most one mid-epoch line this often
 
   def __init__(self, total_runs: int, total_run_epochs: int, mode: str = "auto",
                stream: Optional[IO[str]] = None, clock=time.monotonic):
@@ -106,6 +107,30 @@ class Progress:
       self._line_open = True
     elif self.mode == "lines":
       self.stream.write(text + "\n")
+    self.stream.flush()
+
+  def training(self, epoch: int, fraction: float) -> None:
+    """Mid-epoch report: `fraction` of training epoch `epoch` (1-based, as in records) is done.
+
+    Long epochs (a conv problem's runs looped one after another) otherwise show nothing for
+    minutes. The bar is redrawn every call; plain lines at most every LINES_EVERY_SECONDS.
+    """
+    now = self.clock()
+    if self.mode == "lines" and now - getattr(self, "_last_training_line", -1e9) \
+        < self.LINES_EVERY_SECONDS:
+      return
+    text = (f"{self._label} runs {self.runs_done}/{self.total_runs} "
+            f"epoch {epoch}/{self._num_epochs} training {fraction:.0%} "
+            f"elapsed {format_seconds(now - self.start)}")
+    if self.mode == "bar":
+      done = (self.units_done + fraction * self._batch_runs) / self.total_units
+      self.stream.write("\r\x1b[2K" + f"{_bar(done)} {text}")
+      self._line_open = True
+    elif self.mode == "lines":
+      self._last_training_line = now
+      self.stream.write(text + "\n")
+    else:
+      return
     self.stream.flush()
 
   def end_batch(self) -> None:
