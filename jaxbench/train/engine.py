@@ -420,13 +420,9 @@ class Trainer:
     """The parameters evaluation sees: the optimizer's own choice (SWA average, schedule-free
     x) for registry optimizers, else the trained parameters."""
     from jaxbench import optimizers  # pylint: disable=import-outside-toplevel
-    optimizer = self.run_batch.optimizer
-    if (isinstance(optimizer, functools.partial) and optimizer.func is optimizers.get
-        and optimizer.args):
-      optimizer = optimizer.args[0]   # partial(optimizers.get, name, **static hyperparams)
-    if not isinstance(optimizer, str):
+    if not isinstance(self.run_batch.optimizer, str):
       return state.params
-    return optimizers.eval_params(optimizer, state.opt_state, state.params)
+    return optimizers.eval_params(self.run_batch.optimizer, state.opt_state, state.params)
 
   def _make_eval_start(self):
     def start(state):

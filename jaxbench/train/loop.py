@@ -116,21 +116,16 @@ def load_datasets(specs: list[config_lib.RunSpec]) -> dict:
 
 def _make_trainer(spec: config_lib.RunSpec, seeds: tuple[int, ...], dataset):
   """The engine for the pending seeds. Numeric hyperparameters travel as per-run arrays (traced,
-  no recompilation per value); non-numeric ones (e.g. adam's form='tf1') are static and bound
-  into the optimizer factory."""
-  from jaxbench import optimizers
+  no recompilation per value); non-numeric ones (e.g. adam's form='tf1') stay scalars, which the
+  engine binds statically."""
   from jaxbench.train import engine
   from jaxbench.train.strategy import Strategy
-  numeric = {k: v for k, v in spec.hyperparams.items()
-             if isinstance(v, (int, float)) and not isinstance(v, bool)}
-  static = {k: v for k, v in spec.hyperparams.items() if k not in numeric}
-  optimizer: Any = spec.optimizer
-  if static:
-    optimizer = functools.partial(optimizers.get, spec.optimizer, **static)
+  hyperparams = {k: np.full((len(seeds),), v)
+                 if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+                 for k, v in spec.hyperparams.items()}
   run_batch = engine.RunBatch(
-      problem=spec.problem, optimizer=optimizer, schedule=spec.schedule,
-      schedule_params=dict(spec.schedule_params),
-      hyperparams={k: np.full((len(seeds),), v) for k, v in numeric.items()},
+      problem=spec.problem, optimizer=spec.optimizer, schedule=spec.schedule,
+      schedule_params=dict(spec.schedule_params), hyperparams=hyperparams,
       seeds=np.asarray(seeds, dtype=np.int64), batch_size=spec.batch_size,
       num_epochs=spec.num_epochs, max_steps=spec.max_steps,
       train_log_interval=spec.train_log_interval)
