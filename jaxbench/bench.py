@@ -104,32 +104,6 @@ def _true_eval_examples(dataset_name: str, measured: int) -> int:
   return measured
 
 
-def _step_flops(trainer, state) -> float:
-  """FLOPs of one compiled training step for all runs (XLA cost analysis).
-
-  Uses the engine's one-step program (`_make_advance(1)`): the scan-fused program's cost
-  analysis counts a rolled loop body once, so the one-step program is the reliable count.
-  """
-  from jaxbench.train import sharding  # pylint: disable=import-outside-toplevel
-  vmapped = trainer.strategy["runs"] == "vmap"
-  one = state if vmapped else sharding.unstack_runs(state)[0]
-  train = trainer._splits["train"]  # pylint: disable=protected-access
-  if vmapped:
-    order = jnp.zeros((trainer.num_runs, train.size), jnp.int32)
-    buffer = jnp.zeros((trainer.num_runs, trainer.log_slots), jnp.float32)
-  else:
-    order = jnp.zeros((train.size,), jnp.int32)
-    buffer = jnp.zeros((trainer.log_slots,), jnp.float32)
-  fn = trainer._make_advance(1)  # pylint: disable=protected-access
-  compiled = fn.lower(one, buffer, order, train.inputs, train.targets, np.int32(0),
-                      np.int32(0)).compile()
-  cost = compiled.cost_analysis()
-  if isinstance(cost, (list, tuple)):  # older jax returned one dict per device
-    cost = cost[0]
-  flops = float(cost.get("flops", 0.0)) if cost else 0.0
-  return flops if vmapped else flops * trainer.num_runs
-
-
 def _order_seconds(trainer, state, repeats: int = 3) -> float:
   """Seconds to compute one epoch's data order for every run (the engine's own function)."""
   fn = jax.jit(jax.vmap(trainer._order_one, in_axes=(0, None)))  # pylint: disable=protected-access
@@ -225,7 +199,7 @@ def bench_one(cfg: BenchConfig, peak_flops: float,
   measured = dataset.train_eval.size + dataset.valid.size + dataset.test.size
   eval_seconds *= _true_eval_examples(problem.dataset, measured) / measured
 
-  flops = _step_flops(trainer, state)
+  flops = trainer.step_cost(state).get("flops", 0.0)
   memory, _ = peak_memory_bytes()
   return {
     "problem": cfg.problem, "num_seeds": cfg.num_seeds, "device": device_description(),
