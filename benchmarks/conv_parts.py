@@ -5,7 +5,7 @@ single ops timed by their minimum were not. Run once per XLA_FLAGS setting, e.g.
   python benchmarks/conv_parts.py
   XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=-individual_convolution python benchmarks/conv_parts.py
 """
-import time, sys, statistics
+import time
 import jax, jax.numpy as jnp, numpy as np, torch
 from jax import lax
 B=128

@@ -54,7 +54,6 @@ VARIANTS: dict[str, tuple[str, str, dict]] = {
 
 def _child(cfg: dict) -> dict:
   """Runs one option in this process and returns steps/sec (per run)."""
-  import functools
   import numpy as np
   import jax
   import jax.numpy as jnp

@@ -4,7 +4,7 @@ Why: finds what dominates a step (it found the YNNPACK conv weight gradient and 
 gradient's index arrays in fmnist_2c2d). Usage: python benchmarks/profile_step.py PROBLEM
 [NUM_RUNS vmap|loop NUM_STEPS STEPS_PER_DISPATCH]; the trace lands in /tmp/perf/trace_PROBLEM.
 """
-import sys, glob, os, collections, time
+import sys, glob, collections, time
 import jax, numpy as np
 from jaxbench import data, problems
 from jaxbench.train import engine

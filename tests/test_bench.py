@@ -5,7 +5,6 @@ No speed assertions: speed claims come from the benchmark runs in BUILD_NOTES.md
 import json
 import os
 
-import numpy as np
 import pytest
 
 from jaxbench import bench, problems

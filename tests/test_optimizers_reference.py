@@ -9,7 +9,6 @@ Each step's update is compared at 1e-5 relative tolerance (float32 against float
 """
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp

@@ -7,7 +7,7 @@ differs. The registry entry of each optimizer sits right after its builder.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import jax.numpy as jnp
 import optax

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from typing import Any, Optional
+from typing import Any
 
 import jax
 import numpy as np
