@@ -14,7 +14,7 @@ front, so optional fields are typed `placeholder`s (None = "use the default"):
   group from the top-level fields.
 
 `resolve(config)` checks everything that can be checked without compiling (names, keys, types,
-ranges, the output root) and returns one `RunSpec` per group; `jaxbench.train.loop` checks the
+ranges, the output root) and returns one `RunSpec` per group; `jaxbench.run.loop` checks the
 batch size against the loaded training set before building the compiled step.
 """
 from __future__ import annotations
@@ -28,6 +28,8 @@ from typing import Any, Mapping, Optional
 import ml_collections
 from etils import epath
 from ml_collections import config_dict
+
+from jaxbench.run.spec import RunSpec
 
 SUITE_KEYS = ("problem", "optimizer", "hparams", "batch_size", "num_epochs", "max_steps",
               "schedule", "schedule_params")
@@ -80,29 +82,6 @@ def base_config() -> ml_collections.ConfigDict:
   config.suite = ()
   config.progress = "auto"
   return config
-
-
-@dataclasses.dataclass(frozen=True)
-class RunSpec:
-  """One group of runs that share a compiled program: seeds of one (problem, optimizer, setting)."""
-  problem: str
-  optimizer: str
-  hyperparams: dict          # the full set (defaults filled in), as recorded
-  explicit_hyperparams: dict  # only those set in the config
-  schedule: str
-  schedule_params: dict
-  seeds: tuple
-  batch_size: int
-  num_epochs: int
-  max_steps: Optional[int]
-  train_log_interval: int
-  data_source: str
-  data_dir: Optional[str]
-  synthetic_size: Optional[int]
-  eval_size: Optional[int]
-  output_dir: str
-  checkpoint_every_epochs: int
-  strategy: Optional[dict]
 
 
 def _choices(values) -> str:

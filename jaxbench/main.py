@@ -21,14 +21,15 @@ _WORKDIR = flags.DEFINE_string(
 def train_and_evaluate(config: Any, workdir: Optional[str] = None) -> list:
   """Runs every run group of `config` (resuming where records/checkpoints exist).
 
-  Returns the list of `jaxbench.train.loop.GroupResult`.
+  Returns the list of `jaxbench.run.loop.GroupResult`.
   """
   from jaxbench import config as config_lib
-  from jaxbench.train import loop
+  from jaxbench.run import loop
   config = config_lib.to_dict(config)
   if workdir is not None:
     config["output_dir"] = workdir
-  return loop.run_all(config)
+  specs = config_lib.resolve(config)
+  return loop.run_specs(specs, config)
 
 
 def _main(argv) -> None:

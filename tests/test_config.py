@@ -109,7 +109,7 @@ def test_unwritable_output_root_fails_early(tmp_path):
 
 
 def test_batch_size_larger_than_training_set_fails_before_compiling(tmp_path):
-  from jaxbench.train import loop
+  from jaxbench.run import loop
   specs = config_lib.resolve(_config(tmp_path, problem="quadratic_deep", batch_size=5000))
   # quadratic_deep trains on 1,000 generated examples (SPEC P1).
   with pytest.raises(ValueError, match="batch_size.*5000"):

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from jaxbench.train import records
+from jaxbench.run import records
 
 
 @pytest.mark.parametrize("value, expected", [

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from jaxbench.train import records
+from jaxbench.run import records
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NUM_EPOCHS = 25

@@ -15,7 +15,11 @@ import numpy as np
 import pytest
 
 from jaxbench import config as config_lib
-from jaxbench.train import loop, records
+from jaxbench.run import loop, records
+
+
+def _run_all(config, **kwargs):
+  return loop.run_specs(config_lib.resolve(config), config_lib.to_dict(config), **kwargs)
 
 
 class FakeState(NamedTuple):
@@ -99,7 +103,7 @@ def _strip_timing(record):
 def test_records_written_with_hand_computed_metrics(tmp_path, fake_engine, monkeypatch):
   monkeypatch.setattr(loop, "load_datasets", lambda specs: {})
   stream = io.StringIO()
-  (result,) = loop.run_all(_config(tmp_path), progress_stream=stream)
+  (result,) = _run_all(_config(tmp_path), progress_stream=stream)
   assert len(result.records) == 2
   first, second = result.records
   expected = _expected_w(42, 4)
@@ -126,14 +130,14 @@ def test_records_written_with_hand_computed_metrics(tmp_path, fake_engine, monke
 
 def test_relaunch_skips_finished_runs(tmp_path, fake_engine, monkeypatch):
   monkeypatch.setattr(loop, "load_datasets", lambda specs: {})
-  loop.run_all(_config(tmp_path), progress_stream=io.StringIO())
+  _run_all(_config(tmp_path), progress_stream=io.StringIO())
   FakeTrainer.calls = []
   stream = io.StringIO()
-  (result,) = loop.run_all(_config(tmp_path), progress_stream=stream)
+  (result,) = _run_all(_config(tmp_path), progress_stream=stream)
   assert FakeTrainer.calls == [] and result.skipped
   assert "skipping 2 finished run(s)" in stream.getvalue()
   # One more seed: only seed 44 trains.
-  (result,) = loop.run_all(_config(tmp_path, num_seeds=3), progress_stream=io.StringIO())
+  (result,) = _run_all(_config(tmp_path, num_seeds=3), progress_stream=io.StringIO())
   assert FakeTrainer.calls == [1, 2, 3, 4]
   assert [r["random_seed"] for r in result.records] == [42, 43, 44]
   assert [r["batch_seeds"] for r in result.records] == [[42, 43], [42, 43], [44]]
@@ -141,17 +145,17 @@ def test_relaunch_skips_finished_runs(tmp_path, fake_engine, monkeypatch):
 
 def test_resume_after_kill_equals_uninterrupted(tmp_path, fake_engine, monkeypatch):
   monkeypatch.setattr(loop, "load_datasets", lambda specs: {})
-  (clean,) = loop.run_all(_config(tmp_path / "a"), progress_stream=io.StringIO())
+  (clean,) = _run_all(_config(tmp_path / "a"), progress_stream=io.StringIO())
   FakeTrainer.crash_at_epoch = 3
   FakeTrainer.calls = []
   with pytest.raises(KeyboardInterrupt):
-    loop.run_all(_config(tmp_path / "b"), progress_stream=io.StringIO())
+    _run_all(_config(tmp_path / "b"), progress_stream=io.StringIO())
   assert FakeTrainer.calls == [1, 2, 3]
   assert list((tmp_path / "b" / "out" / ".checkpoints").glob("*/2"))  # epoch 2 saved
   FakeTrainer.crash_at_epoch = None
   FakeTrainer.calls = []
   stream = io.StringIO()
-  (resumed,) = loop.run_all(_config(tmp_path / "b"), progress_stream=stream)
+  (resumed,) = _run_all(_config(tmp_path / "b"), progress_stream=stream)
   assert FakeTrainer.calls == [3, 4]  # epochs 1-2 came from the checkpoint
   assert "resumed from the checkpoint after epoch 2" in stream.getvalue()
   for a, b in zip(clean.records, resumed.records):
@@ -166,7 +170,7 @@ def test_suite_runs_groups_in_order_and_prints_comparison(tmp_path, fake_engine,
   config = _config(tmp_path, num_seeds=2, suite=(
       {"problem": "fmnist_2c2d", "optimizer": "sgd"},
       {"problem": "fmnist_2c2d", "optimizer": "adam", "num_epochs": 2}))
-  first, second = loop.run_all(config, progress_stream=stream)
+  first, second = _run_all(config, progress_stream=stream)
   assert (first.spec.optimizer, second.spec.optimizer) == ("sgd", "adam")
   assert len(second.records[0]["test_losses"]) == 3
   assert "/adam/num_epochs__2__batch_size__128__" in second.directory

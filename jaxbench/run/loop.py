@@ -21,22 +21,22 @@ import jax
 import numpy as np
 
 import jaxbench
-from jaxbench import config as config_lib
-from jaxbench.train import checkpoint as checkpoint_lib
+from jaxbench.run.spec import RunSpec
+from jaxbench.run import checkpoint as checkpoint_lib
 from jaxbench.train import progress as progress_lib
-from jaxbench.train import records
+from jaxbench.run import records
 
 
 @dataclasses.dataclass(frozen=True)
 class GroupResult:
   """What one run group produced: its records (all seeds, including earlier ones) and folder."""
-  spec: config_lib.RunSpec
+  spec: RunSpec
   directory: str
   records: list
   skipped: bool
 
 
-def training_params(spec: config_lib.RunSpec) -> dict:
+def training_params(spec: RunSpec) -> dict:
   """The record's training_params: DeepOBS's lr_sched_epochs/lr_sched_factors.
 
   The paper's per-epoch schedules spell their factors; the smooth families change the rate every
@@ -49,7 +49,7 @@ def training_params(spec: config_lib.RunSpec) -> dict:
   return {"lr_sched_epochs": None, "lr_sched_factors": None}
 
 
-def setting_of(spec: config_lib.RunSpec) -> str:
+def setting_of(spec: RunSpec) -> str:
   """The setting folder. A non-constant schedule is appended as the training parameter
   `lr_schedule` (and its parameters as `lr_schedule_<param>`), as DeepOBS appends analyzable
   training parameters; the constant schedule leaves SPEC's exact name."""
@@ -61,16 +61,16 @@ def setting_of(spec: config_lib.RunSpec) -> str:
   return records.setting_name(spec.num_epochs, spec.batch_size, spec.hyperparams, extra)
 
 
-def group_dir(spec: config_lib.RunSpec) -> str:
+def group_dir(spec: RunSpec) -> str:
   return str(records.setting_dir(spec.output_dir, spec.problem, spec.optimizer, setting_of(spec)))
 
 
-def pending_seeds(spec: config_lib.RunSpec) -> tuple[int, ...]:
+def pending_seeds(spec: RunSpec) -> tuple[int, ...]:
   directory = group_dir(spec)
   return tuple(s for s in spec.seeds if not records.existing_records(directory, s))
 
 
-def _dataset_key(spec: config_lib.RunSpec) -> tuple:
+def _dataset_key(spec: RunSpec) -> tuple:
   from jaxbench import problems
   return (problems.get(spec.problem).dataset, spec.batch_size, spec.data_source, spec.data_dir,
           spec.synthetic_size, spec.eval_size)
@@ -84,7 +84,7 @@ def _shorten_eval(dataset, size: int):
                              valid=cut(dataset.valid), test=cut(dataset.test))
 
 
-def load_datasets(specs: list[config_lib.RunSpec]) -> dict:
+def load_datasets(specs: list[RunSpec]) -> dict:
   """Loads each distinct dataset once and checks batch sizes, before anything compiles."""
   from jaxbench import data, problems
   cache: dict = {}
@@ -114,7 +114,7 @@ def load_datasets(specs: list[config_lib.RunSpec]) -> dict:
   return cache
 
 
-def _make_trainer(spec: config_lib.RunSpec, seeds: tuple[int, ...], dataset):
+def _make_trainer(spec: RunSpec, seeds: tuple[int, ...], dataset):
   """The engine for the pending seeds. Numeric hyperparameters travel as per-run arrays (traced,
   no recompilation per value); non-numeric ones (e.g. adam's form='tf1') stay scalars, which the
   engine binds statically."""
@@ -137,7 +137,7 @@ def _as_host(metrics: dict) -> dict:
   return {k: np.asarray(v, dtype=np.float64) for k, v in metrics.items()}
 
 
-def _resolved_config(config: dict, spec: config_lib.RunSpec, seed: int) -> dict:
+def _resolved_config(config: dict, spec: RunSpec, seed: int) -> dict:
   """The full config as this run saw it: top-level fields with the run group's values in."""
   resolved = {k: v for k, v in config.items() if k != "suite"}
   resolved.update(problem=spec.problem, batch_size=spec.batch_size, num_epochs=spec.num_epochs,
@@ -147,7 +147,7 @@ def _resolved_config(config: dict, spec: config_lib.RunSpec, seed: int) -> dict:
   return resolved
 
 
-def run_group(spec: config_lib.RunSpec, dataset, config: dict,
+def run_group(spec: RunSpec, dataset, config: dict,
               progress: progress_lib.Progress) -> GroupResult:
   """Trains the pending seeds of one group (resuming from a checkpoint) and writes their records."""
   from jaxbench import problems
@@ -240,7 +240,7 @@ def run_group(spec: config_lib.RunSpec, dataset, config: dict,
   return GroupResult(spec, directory, _read_group(spec), skipped=False)
 
 
-def _read_group(spec: config_lib.RunSpec) -> list:
+def _read_group(spec: RunSpec) -> list:
   """The group's records, one per seed in seed order (the first file if several exist)."""
   directory = group_dir(spec)
   out = []
@@ -251,20 +251,21 @@ def _read_group(spec: config_lib.RunSpec) -> list:
   return out
 
 
-def run_all(config: Any, progress_stream=None) -> list[GroupResult]:
-  """Validates the whole config, then runs every group in order; prints the final tables."""
-  config_dict = config_lib.to_dict(config)
-  specs = config_lib.resolve(config_dict)
+def run_specs(specs: list[RunSpec], config: dict, progress_stream=None) -> list[GroupResult]:
+  """Runs every group in order (datasets loaded and checked first); prints the final tables.
+
+  `config` is the resolved config as a plain dict; it is stored in each record.
+  """
   datasets = load_datasets(specs)
   total_runs = sum(len(s.seeds) for s in specs)
   total_units = sum(len(s.seeds) * s.num_epochs for s in specs)
   progress = progress_lib.Progress(total_runs, total_units,
-                                   mode=config_dict.get("progress", "auto"),
+                                   mode=config.get("progress", "auto"),
                                    stream=progress_stream)
   results = []
   for spec in specs:
     dataset = datasets.get(_dataset_key(spec)) if pending_seeds(spec) else None
-    results.append(run_group(spec, dataset, config_dict, progress))
+    results.append(run_group(spec, dataset, config, progress))
   _report(results, progress)
   return results
 
