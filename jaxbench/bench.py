@@ -36,8 +36,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import glob
 import importlib
 import json
+import os
 import resource
 import statistics
 import time
@@ -247,6 +249,73 @@ def format_table(rows: Sequence[dict], memory_kind: str) -> str:
   return "\n".join(lines)
 
 
+# The whole study (SPEC 5): 15 optimizers x 4 schedules x 112 runs on each of the eight problems.
+PAPER_PROBLEMS = ("quadratic_deep", "mnist_vae", "fmnist_2c2d", "cifar10_3c3d", "fmnist_vae",
+                  "cifar100_allcnnc", "svhn_wrn164", "tolstoi_char_rnn")
+STUDY_RUNS_PER_PROBLEM = 15 * 4 * 112  # 6,720; x 8 problems = 53,760 runs
+# War and Peace (Gutenberg 2600, header/contents/licence removed) has about 3.2 million
+# characters; the data loader counts the real text, which the bench does not read (synthetic
+# data). Train = first 80%, less our 10% validation block (SPEC 1, BUILD_NOTES "Data").
+TOLSTOI_CHARACTERS = 3_200_000
+
+
+def study_steps_per_epoch(name: str) -> int:
+  """Training steps of one epoch at the official data sizes (SPEC 1 splits, remainder dropped)."""
+  problem = problems.get(name)
+  if problem.dataset in loader.OFFICIAL_SIZES:
+    train = loader.OFFICIAL_SIZES[problem.dataset][0] - loader.VALID_SIZES[problem.dataset]
+    return train // problem.batch_size
+  if problem.dataset == "tolstoi":
+    train_chars = int(0.8 * TOLSTOI_CHARACTERS * 0.9)
+    return (train_chars - 1) // (problem.batch_size * 50)
+  # generated data: quadratic_deep 1,000 examples, two_d 10,000 (SPEC 1)
+  return {"quadratic_deep": 1000, "two_d": 10000}[problem.dataset] // problem.batch_size
+
+
+def study_cost(rows: Sequence[dict]) -> list[dict]:
+  """Per problem: per-run memory and the whole study's device-hours, from its measured rows.
+
+  Uses the row with the most runs R (the throughput the sweep would get): one batch of R runs
+  takes epochs * steps_per_epoch / steps_per_sec seconds of training plus (epochs + 1)
+  evaluations; the study runs STUDY_RUNS_PER_PROBLEM / R such batches. Per-run memory is the
+  growth of peak memory between the two largest run counts, divided by the runs added (the
+  fixed part — programs, data — cancels); None with a single row.
+  """
+  out = []
+  for name in dict.fromkeys(r["problem"] for r in rows):
+    mine = sorted((r for r in rows if r["problem"] == name), key=lambda r: r["num_seeds"])
+    top = mine[-1]
+    problem = problems.get(name)
+    epochs, steps = problem.num_epochs, study_steps_per_epoch(name)
+    batch_seconds = (epochs * steps / top["steps_per_sec"]
+                     + (epochs + 1) * top["eval_seconds_per_epoch"])
+    hours = STUDY_RUNS_PER_PROBLEM / top["num_seeds"] * batch_seconds / 3600
+    per_run = None
+    if len(mine) >= 2 and mine[-1]["num_seeds"] > mine[-2]["num_seeds"]:
+      per_run = max(mine[-1]["peak_memory"] - mine[-2]["peak_memory"], 0) / (
+          mine[-1]["num_seeds"] - mine[-2]["num_seeds"])
+    out.append({"problem": name, "num_seeds": top["num_seeds"], "num_epochs": epochs,
+                "steps_per_epoch": steps, "seconds_per_run": batch_seconds / top["num_seeds"],
+                "per_run_memory": per_run, "study_runs": STUDY_RUNS_PER_PROBLEM,
+                "device_hours": hours})
+  return out
+
+
+def format_study_cost(costs: Sequence[dict], device: str) -> str:
+  lines = [f"whole-study cost on {device} ({STUDY_RUNS_PER_PROBLEM} runs per problem, "
+           f"from the row with the most runs)",
+           f"{'problem':18s} {'runs':>4s} {'epochs':>6s} {'steps/ep':>8s} {'s/run':>9s} "
+           f"{'MiB/run':>8s} {'hours':>9s}"]
+  for c in costs:
+    memory = "-" if c["per_run_memory"] is None else f"{c['per_run_memory'] / 2**20:8.1f}"
+    lines.append(f"{c['problem']:18s} {c['num_seeds']:4d} {c['num_epochs']:6d} "
+                 f"{c['steps_per_epoch']:8d} {c['seconds_per_run']:9.2f} {memory:>8s} "
+                 f"{c['device_hours']:9.2f}")
+  total = sum(c["device_hours"] for c in costs)
+  lines.append(f"{'total':18s} {'':4s} {'':6s} {'':8s} {'':9s} {'':8s} {total:9.2f}")
+  return "\n".join(lines)
+
+
 def _parse_ints(text: str, flag: str) -> list[int]:
   try:
     values = [int(v) for v in text.split(",") if v]
@@ -275,10 +344,18 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict]:
   ap.add_argument("--windows", type=int, default=1,
                   help="split --seconds into this many timed windows, alternating with the "
                        "PyTorch baseline under --torch; medians are reported")
-  ap.add_argument("--json", default=None, help="write the rows to this JSON file")
+  ap.add_argument("--json", default=None,
+                  help="write the rows to this JSON file (rewritten after every row)")
+  ap.add_argument("--study_cost", action="store_true",
+                  help="also print per-run memory and the whole study's device-hours")
+  ap.add_argument("--report", default=None,
+                  help="measure nothing: print the table (and --study_cost) of the rows in the "
+                       "JSON files of this folder (benchmarks/gpu_table.sh)")
   ap.add_argument("--torch", action="store_true",
                   help="also time the plain PyTorch loop (jaxbench.benchmarking.torch_loop) side by side")
   args = ap.parse_args(argv)
+  if args.report is not None:
+    return _report(args.report, args.study_cost)
 
   names = [n for n in args.problems.split(",") if n]
   unknown = [n for n in names if n not in problems.names()]
@@ -319,12 +396,28 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict]:
         row["torch_seed_steps_per_sec"] = torch_rate
         row["ratio_vs_torch"] = row["seed_steps_per_sec"] / torch_rate
       rows.append(row)
+      if args.json:  # after every row, so a row that fails (e.g. out of memory) keeps the rest
+        with open(args.json, "w") as f:
+          json.dump(rows, f, indent=1)
       print(format_table([row], peak_memory_bytes()[1]).splitlines()[-1], flush=True)
   print()
   print(format_table(rows, peak_memory_bytes()[1]))
-  if args.json:
-    with open(args.json, "w") as f:
-      json.dump(rows, f, indent=1)
+  if args.study_cost:
+    print(format_study_cost(study_cost(rows), device_description()))
+  return rows
+
+
+def _report(folder: str, with_cost: bool) -> list[dict]:
+  paths = sorted(glob.glob(os.path.join(folder, "*.json")))
+  if not paths:
+    raise SystemExit(f"--report={folder!r}: no *.json row files there")
+  rows = []
+  for path in paths:
+    with open(path) as f:
+      rows.extend(json.load(f))
+  print(format_table(rows, "per problem: its own process (see gpu_table.sh)"))
+  if with_cost and rows:
+    print(format_study_cost(study_cost(rows), rows[0]["device"]))
   return rows
 
 
