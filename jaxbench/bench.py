@@ -29,7 +29,11 @@ Row keys (the JSON is a list of rows with exactly these keys; with --torch two m
   model_flops_per_step XLA cost analysis of the compiled one-step training program, for all
                        runs of the batch,
   flops_fraction_of_peak  model_flops_per_step * steps_per_sec / the device's dense float32
-                       matmul FLOP/s, measured in the same invocation (`matmul_peak_flops`).
+                       matmul FLOP/s, measured in the same invocation (`matmul_peak_flops`),
+  model_bytes_per_step XLA cost analysis' "bytes accessed" of the same program (all runs),
+  bytes_fraction_of_bandwidth  model_bytes_per_step * steps_per_sec / the device's memory
+                       bandwidth, measured in the same invocation (`memory_bandwidth`).
+A step is bound by whichever fraction is nearer 1: that is the problem's physical limit.
 """
 from __future__ import annotations
 
@@ -57,7 +61,8 @@ from jaxbench.train import xla_flags
 
 ROW_KEYS = ("problem", "num_seeds", "device", "strategy", "steps_per_sec", "seed_steps_per_sec",
             "examples_per_sec", "compile_seconds", "eval_seconds_per_epoch", "peak_memory",
-            "model_flops_per_step", "flops_fraction_of_peak")
+            "model_flops_per_step", "flops_fraction_of_peak", "model_bytes_per_step",
+            "bytes_fraction_of_bandwidth")
 TORCH_KEYS = ("torch_seed_steps_per_sec", "ratio_vs_torch")
 
 
@@ -76,6 +81,19 @@ def matmul_peak_flops(size: int = 2048, repeats: int = 5) -> float:
     jax.block_until_ready(dot(a, a))
     best = min(best, time.perf_counter() - started)
   return 2.0 * size ** 3 / best
+
+
+def memory_bandwidth(megabytes: int = 256, repeats: int = 5) -> float:
+  """Bytes/s of a streaming read + write (y = 2 x over `megabytes` of float32; best of repeats)."""
+  x = jnp.ones((megabytes * 2**20 // 4,), jnp.float32)
+  scale = jax.jit(lambda a: a * 2.0)
+  jax.block_until_ready(scale(x))
+  best = float("inf")
+  for _ in range(repeats):
+    started = time.perf_counter()
+    jax.block_until_ready(scale(x))
+    best = min(best, time.perf_counter() - started)
+  return 2.0 * x.nbytes / best
 
 
 def device_description() -> str:
@@ -128,7 +146,7 @@ class BenchConfig:
   windows: int = 1  # timed windows (alternating with the baseline); the median is reported
 
 
-def bench_one(cfg: BenchConfig, peak_flops: float,
+def bench_one(cfg: BenchConfig, peak_flops: float, bandwidth: float,
               between: Optional[Callable[[float], float]] = None) -> dict:
   """Measures one (problem, num_seeds) row; see the module docstring for the keys."""
 
@@ -198,7 +216,8 @@ def bench_one(cfg: BenchConfig, peak_flops: float,
   measured = dataset.train_eval.size + dataset.valid.size + dataset.test.size
   eval_seconds *= _true_eval_examples(problem.dataset, measured) / measured
 
-  flops = trainer.step_cost(state).get("flops", 0.0)
+  cost = trainer.step_cost(state)
+  flops, moved = cost.get("flops", 0.0), cost.get("bytes accessed", 0.0)
   memory, _ = peak_memory_bytes()
   return {
     "problem": cfg.problem, "num_seeds": cfg.num_seeds, "device": device_description(),
@@ -208,6 +227,7 @@ def bench_one(cfg: BenchConfig, peak_flops: float,
     "compile_seconds": compile_seconds, "eval_seconds_per_epoch": eval_seconds,
     "peak_memory": memory, "model_flops_per_step": flops,
     "flops_fraction_of_peak": flops * steps_per_sec / peak_flops,
+    "model_bytes_per_step": moved, "bytes_fraction_of_bandwidth": moved * steps_per_sec / bandwidth,
   }, (statistics.median(others) if others else None)
 
 
@@ -231,7 +251,7 @@ def _torch_rate(torch_loop, name: str, num_runs: int, optimizer: str, seconds: f
 def format_table(rows: Sequence[dict], memory_kind: str) -> str:
   head = (f"{'problem':18s} {'runs':>4s} {'strategy':>12s} {'steps/s':>9s} {'seed-st/s':>10s} "
           f"{'ex/s':>9s} {'compile':>8s} {'eval/ep':>8s} {'mem MiB':>8s} {'GFLOP/st':>9s} "
-          f"{'%peak':>6s}")
+          f"{'%peak':>6s} {'MB/st':>8s} {'%bw':>6s}")
   if rows and "ratio_vs_torch" in rows[0]:
     head += f" {'torch':>9s} {'x torch':>8s}"
   lines = [f"(mem = {memory_kind})", head]
@@ -242,7 +262,8 @@ def format_table(rows: Sequence[dict], memory_kind: str) -> str:
             f"{r['seed_steps_per_sec']:10.2f} {r['examples_per_sec']:9.0f} "
             f"{r['compile_seconds']:8.2f} {r['eval_seconds_per_epoch']:8.2f} "
             f"{r['peak_memory'] / 2**20:8.0f} {r['model_flops_per_step'] / 1e9:9.3f} "
-            f"{100 * r['flops_fraction_of_peak']:6.2f}")
+            f"{100 * r['flops_fraction_of_peak']:6.2f} {r['model_bytes_per_step'] / 1e6:8.1f} "
+            f"{100 * r['bytes_fraction_of_bandwidth']:6.2f}")
     if "ratio_vs_torch" in r:
       line += f" {r['torch_seed_steps_per_sec']:9.2f} {r['ratio_vs_torch']:8.2f}"
     lines.append(line)
@@ -371,9 +392,9 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict]:
   seed_counts = _parse_ints(args.num_seeds, "num_seeds")
   torch_loop = _torch_loop() if args.torch else None
 
-  peak = matmul_peak_flops()
-  print(f"device {device_description()}: dense float32 matmul peak {peak / 1e9:.1f} GFLOP/s",
-        flush=True)
+  peak, bandwidth = matmul_peak_flops(), memory_bandwidth()
+  print(f"device {device_description()}: dense float32 matmul peak {peak / 1e9:.1f} GFLOP/s, "
+        f"memory bandwidth {bandwidth / 1e9:.1f} GB/s", flush=True)
   rows = []
   for name in names:
     for n in seed_counts:
@@ -391,7 +412,7 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict]:
       if torch_loop is not None:
         opt = args.optimizer if args.optimizer in torch_loop.OPTIMIZERS else "adam"
         between = functools.partial(_torch_rate, torch_loop, name, n, opt)
-      row, torch_rate = bench_one(cfg, peak, between)
+      row, torch_rate = bench_one(cfg, peak, bandwidth, between)
       if torch_rate is not None:
         row["torch_seed_steps_per_sec"] = torch_rate
         row["ratio_vs_torch"] = row["seed_steps_per_sec"] / torch_rate

@@ -17,7 +17,8 @@ from jaxbench.train import xla_flags
 DOCUMENTED_KEYS = {
   "problem", "num_seeds", "device", "strategy", "steps_per_sec", "seed_steps_per_sec",
   "examples_per_sec", "compile_seconds", "eval_seconds_per_epoch", "peak_memory",
-  "model_flops_per_step", "flops_fraction_of_peak"}
+  "model_flops_per_step", "flops_fraction_of_peak", "model_bytes_per_step",
+  "bytes_fraction_of_bandwidth"}
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,9 @@ def test_rows_have_sane_values(quadratic_rows):
     per_run = 2 * 128 * 100 * 100
     assert 2 * per_run * n <= row["model_flops_per_step"] <= 20 * per_run * n
     assert 0 < row["flops_fraction_of_peak"] < 10
+    # At least the per-run Hessian (100 x 100 float32) and the batch (128 x 100) are read.
+    assert row["model_bytes_per_step"] >= 4 * (100 * 100 + 128 * 100) * n
+    assert 0 < row["bytes_fraction_of_bandwidth"] < 10
 
 
 def test_bad_problem_name_names_the_valid_choices():
