@@ -72,7 +72,7 @@ def tuning_gain(table: pd.DataFrame, budget: str, schedule: str = "constant",
   keys = ["source", "problem", "instance", "optimizer"]
   one = table[(table["budget"] == baseline) & (table["schedule"] == schedule)].set_index(keys)
   tuned = table[(table["budget"] == budget) & (table["schedule"] == schedule)].set_index(keys)
-  both = one.join(tuned, lsuffix="_one", rsuffix="_tuned", how="inner")
+  both = one.merge(tuned, left_index=True, right_index=True, suffixes=("_one", "_tuned"))
   if both.empty:
     return pd.DataFrame()
   sign = np.where(both["higher_is_better_one"].astype(bool), 1.0, -1.0)
