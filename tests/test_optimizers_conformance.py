@@ -81,7 +81,9 @@ def test_conformance(name):
   # A: jit, concrete defaults, the learning rate given as a (constant) schedule.
   rate = optimizers.defaults(name)['learning_rate']
   schedule = lambda count: rate * jnp.ones_like(count, jnp.float32)
-  params_a, state_a = jax.jit(lambda p: train(name, {'learning_rate': schedule}, p))(params0)
+  # Every optimizer accepts the run's base rate (AdaBound's bounds need it with a schedule).
+  with_schedule = {'learning_rate': schedule, 'base_learning_rate': rate}
+  params_a, state_a = jax.jit(lambda p: train(name, with_schedule, p))(params0)
   assert float(loss_fn(params_a)) < float(loss_fn(params0)), 'defaults do not decrease the loss'
 
   # B: vmap over seeds and over traced hyperparameters (a float learning rate).
@@ -100,7 +102,7 @@ def test_conformance(name):
   # The state keeps init's structure, shapes and dtypes, whatever the values.
   for i in range(3):
     assert_same_layout(row(state_b, i), optimizers.get(name).init(params0))
-  assert_same_layout(state_a, optimizers.get(name, learning_rate=schedule).init(params0))
+  assert_same_layout(state_a, optimizers.get(name, **with_schedule).init(params0))
 
 
 @pytest.mark.parametrize('name', optimizers.names())
