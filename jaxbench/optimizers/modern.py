@@ -12,6 +12,7 @@ import jax
 import optax
 import optax.contrib
 
+from jaxbench.optimizers import transforms
 from jaxbench.optimizers.paper import B1, B2, LR, LearningRate
 from jaxbench.optimizers.spec import OptimizerSpec, Range
 from jaxbench.optimizers.swa import find_state
@@ -200,8 +201,9 @@ LARS = OptimizerSpec('lars', lars,
 
 
 def sign_sgd(*, learning_rate: LearningRate) -> optax.GradientTransformation:
-  """signSGD (Bernstein et al. 2018), optax.sign_sgd: theta -= lr sign(g)."""
-  return optax.sign_sgd(learning_rate)
+  """signSGD (Bernstein et al. 2018), optax.sign_sgd: theta -= lr sign(g). The state counts
+  the steps (optax's is empty, which orbax cannot save alone)."""
+  return optax.chain(transforms.count_steps(), optax.sign_sgd(learning_rate))
 
 
 SIGN_SGD = OptimizerSpec('sign_sgd', sign_sgd, {'learning_rate': 1e-3}, {'learning_rate': LR},
