@@ -117,6 +117,8 @@ def defaults_vs_tuned(table: pd.DataFrame, budget: str, k: int, schedule: str = 
   best-of-k one-shot result.
   """
   subsets = best_of_k(table, k, schedule)
+  if subsets.empty:
+    return pd.DataFrame()
   tuned = table[(table["budget"] == budget) & (table["schedule"] == schedule)]
   rows = []
   for (problem, instance), group in subsets.groupby(["problem", "instance"]):
