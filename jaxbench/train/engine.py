@@ -41,7 +41,6 @@ from jaxbench import schedules
 from jaxbench.data import batching
 from jaxbench.data.base import Dataset
 from jaxbench.errors import ConfigError
-from jaxbench.optimizers import swa as swa_lib
 from jaxbench.problems.base import Problem
 from jaxbench.train import kernels
 from jaxbench.train import sharding
@@ -203,7 +202,7 @@ def optimizer_builder(run_batch: RunBatch, num_epochs: int, steps_per_epoch: int
     transform = optimizer(learning_rate=learning_rate, **hyperparams)
     if swa_start is not None:
       # Izmailov et al. average once per epoch: the iterate after the last step of epoch e.
-      transform = swa_lib.swa(transform, start_step=(swa_start + 1) * steps_per_epoch,
+      transform = optimizers.swa(transform, start_step=(swa_start + 1) * steps_per_epoch,
                               every=steps_per_epoch)
     return transform
   return build
@@ -216,7 +215,7 @@ def eval_params_fn(run_batch: RunBatch) -> kernels.EvalParams:
     name = run_batch.optimizer
     return lambda opt_state, params: optimizers.eval_params(name, opt_state, params)
   if run_batch.swa_start_epoch is not None:
-    return lambda opt_state, params: swa_lib.swa_params(opt_state)
+    return lambda opt_state, params: optimizers.swa_params(opt_state)
   return lambda opt_state, params: params
 
 
@@ -506,6 +505,6 @@ class Trainer:
           (0, 0, None, None, None), variables, runs.eval_key, split.inputs, split.targets,
           np.int32(index), device=device)
 
-    variables = swa_lib.recompute_batch_stats(apply_train, {'params': params, **model_state},
+    variables = optimizers.recompute_batch_stats(apply_train, {'params': params, **model_state},
                                               range(num_batches))
     return {k: v for k, v in variables.items() if k != 'params'}
