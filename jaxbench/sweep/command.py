@@ -4,12 +4,14 @@
   --num_shards=N --shard_index=i   this process's share of the work units (deterministic)
   --dry_run                        print the plan and a calibrated time estimate; store nothing
   --status                         print the selections and test metrics found so far; run nothing
+  --engine=ray [--ray_address=auto|host:port]   run the units as Ray tasks (jaxbench.cluster)
 
 Expected failures (`jaxbench.errors.JaxbenchError`) print one line; anything else keeps its
 traceback.
 """
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Optional, Sequence
 
@@ -31,6 +33,13 @@ _SHARD_INDEX = flags.DEFINE_integer("shard_index", 0, "This process's shard, 0..
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the plan and time estimate; run nothing.")
 _STATUS = flags.DEFINE_bool("status", False, "Print the study's selections so far; run nothing.")
 _CALIBRATE = flags.DEFINE_bool("calibrate", True, "Dry run: time each problem on this device.")
+_ENGINE = flags.DEFINE_enum("engine", "local", ["local", "ray"],
+                            "local: this process runs its shard; ray: a Ray cluster runs the units "
+                            "(pip install 'jaxbench[ray]'; jaxbench.cluster.ray_sweep).")
+_RAY_ADDRESS = flags.DEFINE_string("ray_address", None,
+                                   "--engine=ray: 'auto', host:port, or unset for a local cluster.")
+_RAY_CPUS = flags.DEFINE_float("ray_cpus_per_task", 1, "--engine=ray: CPU cores per task "
+                               "(clusters without GPUs).")
 
 
 def dry_run(study: study_lib.Study, calibrate_problems: bool = True, stream=None) -> dict:
@@ -108,6 +117,12 @@ def _main(argv) -> None:
       driver.print_summary(driver.summary(study))
       return
     del units
+    if _ENGINE.value == "ray":
+      # Loaded by name: Ray is an optional extra, and jaxbench.cluster sits above the sweep.
+      importlib.import_module("jaxbench.cluster.ray_sweep").run_study(
+          study, config, address=_RAY_ADDRESS.value, cpus_per_task=_RAY_CPUS.value)
+      driver.print_summary(driver.summary(study))
+      return
     driver.run_study(study, config, num_shards=_NUM_SHARDS.value,
                      shard_index=_SHARD_INDEX.value)
     driver.print_summary(driver.summary(study))
