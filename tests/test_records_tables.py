@@ -196,3 +196,18 @@ def test_stderr_is_redirected_above_the_bar_only_on_the_same_terminal():
     assert not progress.same_terminal(tty, other)   # stderr to a file stays there
     assert not progress.same_terminal(io.StringIO(), tty)
   os.close(leader)
+
+
+def test_on_a_narrow_terminal_the_detail_wraps_below_the_bar_and_keeps_its_numbers(monkeypatch):
+  monkeypatch.setenv("COLUMNS", "60")
+  stream, clock = io.StringIO(), _Clock()
+  bar = progress.Progress(total_runs=1, total_run_epochs=1, mode="bar", stream=stream,
+                          clock=clock)
+  bar.start_batch("fmnist_2c2d/adam", 1, 1, [5])
+  clock.now = 3.0
+  bar.epoch(1, {"train_eval_loss": np.array([0.25]), "test_accuracy": np.array([0.875])}, 3.0)
+  bar.end_batch()
+  final = stream.getvalue().split("\r")[-1]
+  first_line = final.splitlines()[0]
+  assert "100%" in first_line and "0:00:03" in first_line and "eta 00:00" in first_line
+  assert "train_eval_loss=0.25" in final and "test_accuracy=0.875" in final

@@ -21,7 +21,8 @@ import numpy as np
 from rich import box
 from rich import progress as rich_progress
 from rich.console import Console, RenderableType
-from rich.table import Column, Table
+from rich.text import Text
+from rich.table import Table
 
 from jaxbench.errors import ConfigError
 
@@ -52,6 +53,16 @@ def make_console(stream: IO[str], terminal: bool) -> Console:
   """A console on `stream`: rich styling when `terminal`, plain text otherwise."""
   return Console(file=stream, force_terminal=terminal, width=None if terminal else PLAIN_WIDTH,
                  highlight=False, markup=False, emoji=False)
+
+
+class _TwoLineBar(rich_progress.Progress):
+  """rich's bar, with the task's `detail` (runs, epoch, step, metrics) on a line below it: the
+  metrics wrap at word boundaries on a narrow terminal instead of squeezing the bar's columns."""
+
+  def get_renderables(self):
+    yield self.make_tasks_table(self.tasks)
+    for task in self.tasks:
+      yield Text("  " + task.fields["detail"])
 
 
 def same_terminal(a: IO[str], b: IO[str]) -> bool:
@@ -96,14 +107,10 @@ class Progress:
     self._last_training_line = -math.inf
     self._bar = None
     if self.mode == "bar":
-      # Only the detail column may wrap: on a narrow terminal it takes a second line rather
-      # than rich shrinking the bar, elapsed time and estimate to nothing.
-      self._bar = rich_progress.Progress(
+      self._bar = _TwoLineBar(
           rich_progress.TextColumn("{task.description}", markup=False),
-          rich_progress.BarColumn(bar_width=20), rich_progress.TaskProgressColumn(),
+          rich_progress.BarColumn(bar_width=30), rich_progress.TaskProgressColumn(),
           rich_progress.TimeElapsedColumn(), rich_progress.TextColumn("eta {task.fields[eta]}"),
-          rich_progress.TextColumn("{task.fields[detail]}", markup=False,
-                                   table_column=Column(no_wrap=False)),
           console=self.console, get_time=clock, refresh_per_second=2,
           # rich prints stray stderr text above the bar, but into the bar's stream: only do it
           # when that is the same terminal, so an error line never moves from stderr to stdout.
