@@ -1,4 +1,4 @@
-"""Final tables over records and the progress display (rich bar on a terminal, plain lines off it)."""
+"""Final tables over records and the progress display (rich bar on a terminal, plain lines)."""
 from __future__ import annotations
 
 import io

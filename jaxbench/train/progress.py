@@ -43,7 +43,8 @@ def format_seconds(seconds: float) -> str:
 
 def resolve_mode(mode: str, stream: IO[str]) -> str:
   if mode not in MODES:
-    raise ConfigError(f"unknown progress mode {mode!r}; choose one of {', '.join(map(repr, MODES))}")
+    raise ConfigError(f"unknown progress mode {mode!r}; "
+                      f"choose one of {', '.join(map(repr, MODES))}")
   if mode == "auto":
     return "bar" if getattr(stream, "isatty", lambda: False)() else "lines"
   return mode
