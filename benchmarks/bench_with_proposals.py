@@ -20,7 +20,7 @@ def main() -> None:
   argv = sys.argv[1:]
   split = argv.index("--") if "--" in argv else len(argv)
   own, rest = argv[:split], argv[split + 1:]
-  from jaxbench import bench  # applies the XLA flags before jax starts
+  from jaxbench import bench  # bench.main applies the XLA flags before jax starts
   if "--pool" in own:
     import max_pool_ab
     from jaxbench.problems import nets

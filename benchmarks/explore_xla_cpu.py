@@ -178,8 +178,7 @@ def _child(cfg: dict) -> dict:
 
 def _torch_ref(model: str, seconds: float) -> dict:
   """Plain PyTorch loop on the same model (the issue's baseline), in a child process."""
-  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-  import torch_loop
+  from jaxbench.benchmarking import torch_loop  # optional: needs PyTorch
   name = {"2c2d": "fmnist_2c2d", "mlp": "fmnist_mlp", "quadratic": "quadratic_deep"}[model]
   return torch_loop.measure(name, seconds=seconds, num_runs=1)
 

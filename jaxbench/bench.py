@@ -36,22 +36,22 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import importlib.util
+import importlib
 import json
-import os
 import resource
 import statistics
-import sys
 import time
 from typing import Callable, Optional, Sequence
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxbench import data, optimizers, problems
+from jaxbench.data import loader
+from jaxbench.train import engine
+from jaxbench.train import strategy as strategy_lib
 from jaxbench.train import xla_flags
-
-xla_flags.apply()  # before jax initialises its backend
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
 
 ROW_KEYS = ("problem", "num_seeds", "device", "strategy", "steps_per_sec", "seed_steps_per_sec",
             "examples_per_sec", "compile_seconds", "eval_seconds_per_epoch", "peak_memory",
@@ -96,7 +96,6 @@ def peak_memory_bytes() -> tuple[int, str]:
 
 def _true_eval_examples(dataset_name: str, measured: int) -> int:
   """Examples one evaluation covers at the official sizes (image data), else `measured`."""
-  from jaxbench.data import loader  # pylint: disable=import-outside-toplevel
   if dataset_name in loader.IMAGE_DATASETS:
     valid = loader.VALID_SIZES[dataset_name]
     test = loader.OFFICIAL_SIZES[dataset_name][1]
@@ -130,8 +129,6 @@ class BenchConfig:
 def bench_one(cfg: BenchConfig, peak_flops: float,
               between: Optional[Callable[[float], float]] = None) -> dict:
   """Measures one (problem, num_seeds) row; see the module docstring for the keys."""
-  from jaxbench import data, problems  # pylint: disable=import-outside-toplevel
-  from jaxbench.train import engine  # pylint: disable=import-outside-toplevel
 
   problem = problems.get(cfg.problem)
   dataset = data.load(problem.dataset, batch_size=problem.batch_size, source="synthetic",
@@ -213,16 +210,14 @@ def bench_one(cfg: BenchConfig, peak_flops: float,
 
 
 def _torch_loop():
-  """benchmarks/torch_loop.py of the source tree (the optional PyTorch baseline)."""
-  path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                      "benchmarks", "torch_loop.py")
-  if not os.path.exists(path) or importlib.util.find_spec("torch") is None:
-    raise SystemExit(f"--torch needs PyTorch (pip install torch) and {path}")
-  sys.path.insert(0, os.path.dirname(path))
-  spec = importlib.util.spec_from_file_location("torch_loop", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  """jaxbench.benchmarking.torch_loop, the optional PyTorch baseline (needs the torch extra).
+
+  Imported here, not at the top: PyTorch is optional and only `--torch` needs it.
+  """
+  try:
+    return importlib.import_module("jaxbench.benchmarking.torch_loop")
+  except ModuleNotFoundError as e:
+    raise SystemExit(f"--torch needs PyTorch: pip install 'jaxbench[torch]' ({e})") from None
 
 
 def _torch_rate(torch_loop, name: str, num_runs: int, optimizer: str, seconds: float) -> float:
@@ -263,7 +258,9 @@ def _parse_ints(text: str, flag: str) -> list[int]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> list[dict]:
-  from jaxbench import optimizers, problems  # pylint: disable=import-outside-toplevel
+  # XLA reads XLA_FLAGS when the backend initialises (the first computation below), not at
+  # import; without effect when the caller's process already computed something.
+  xla_flags.apply()
   ap = argparse.ArgumentParser(prog="jaxbench bench", description=__doc__.split("\n")[0])
   ap.add_argument("--problems", default="quadratic_deep,fmnist_2c2d")
   ap.add_argument("--num_seeds", default="1,10")
@@ -280,7 +277,7 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict]:
                        "PyTorch baseline under --torch; medians are reported")
   ap.add_argument("--json", default=None, help="write the rows to this JSON file")
   ap.add_argument("--torch", action="store_true",
-                  help="also time the plain PyTorch loop (benchmarks/torch_loop.py) side by side")
+                  help="also time the plain PyTorch loop (jaxbench.benchmarking.torch_loop) side by side")
   args = ap.parse_args(argv)
 
   names = [n for n in args.problems.split(",") if n]
@@ -305,7 +302,6 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict]:
     for n in seed_counts:
       strategy = None
       if args.runs or args.steps_per_dispatch or args.unroll:
-        from jaxbench.train import strategy as strategy_lib  # pylint: disable=import-outside-toplevel
         base = strategy_lib.choose(name, jax.default_backend(), n)
         strategy = dataclasses.replace(
             base, **{k: v for k, v in (("runs", args.runs),

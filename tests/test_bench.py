@@ -4,6 +4,8 @@ No speed assertions: speed claims come from the benchmark runs in BUILD_NOTES.md
 """
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -94,3 +96,16 @@ def test_xla_flags_user_settings_win():
                             {"xla_cpu_enable_fast_math": "false", "xla_foo": "1"})
   assert merged == "--xla_cpu_enable_fast_math=true --xla_foo=1"
   assert xla_flags.merged("", {}) == ""
+
+
+def test_importing_bench_sets_no_xla_flags_and_loads_nothing_outside_the_package():
+  # Issue 8: XLA_FLAGS belong to main() (before the backend starts), not to the import, and the
+  # bench must work from an installed package (no benchmarks/ folder on the path).
+  code = ("import os, sys, jaxbench.bench; from jax._src import xla_bridge; "
+          "print(repr(os.environ.get('XLA_FLAGS')), bool(xla_bridge._backends), "
+          "sorted(m for m in sys.modules if m.split('.')[0] in ('torch_loop', 'torch_models', "
+          "'benchmarks', 'torch')))")
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       check=True).stdout.split()
+  assert out == ["None", "False", "[]"]

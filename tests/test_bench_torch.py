@@ -1,17 +1,15 @@
-"""The PyTorch baseline models (benchmarks/torch_models.py) have the SPEC section 1 shapes.
+"""The PyTorch baseline models (jaxbench.benchmarking.torch_models) have the SPEC 1 shapes.
 
 A baseline with a wrong architecture would make the speed ratio meaningless, so the layer
 arithmetic is checked against hand-derived numbers (parameter counts from SPEC's layer list).
 """
-import os
-import sys
-
 import numpy as np
 import pytest
 
-import torch  # noqa: E402  (installed by the README test command: torch==2.13.0, CPU)
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
-import torch_models  # noqa: E402
+import torch  # (installed by the README test command: torch==2.13.0, CPU)
+
+from jaxbench import bench
+from jaxbench.benchmarking import torch_models
 
 
 def _count(model):
@@ -85,3 +83,13 @@ def test_two_d_rosenbrock_value_at_start():
 def test_unknown_problem_names_the_choices():
   with pytest.raises(ValueError, match="fmnist_2c2d"):
     torch_models.make("nope")
+
+
+def test_bench_torch_baseline_runs_from_the_package():
+  # `jaxbench bench --torch` finds its baseline inside the installed package (issue 8).
+  rows = bench.main(["--problems=quadratic_deep", "--num_seeds=1", "--seconds=0.2", "--torch",
+                     "--optimizer=sgd"])
+  (row,) = rows
+  assert row["torch_seed_steps_per_sec"] > 0
+  assert row["ratio_vs_torch"] == pytest.approx(row["seed_steps_per_sec"]
+                                                / row["torch_seed_steps_per_sec"])

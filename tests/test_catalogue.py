@@ -70,7 +70,7 @@ def test_runnable_is_decided_by_the_live_registry():
   adam = _by_name()["Adam"]
   assert adam.runnable(registered)
   assert not adam.runnable([name for name in registered if name != "adam"])
-  ghost = catalogue.Entry("Ghost", "Nobody", 2020, "arXiv", jaxbench=("not_registered",))
+  ghost = catalogue.CatalogueEntry("Ghost", "Nobody", 2020, "arXiv", jaxbench=("not_registered",))
   assert not ghost.runnable(registered) and ghost.registered(registered) == ()
 
 

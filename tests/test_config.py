@@ -133,8 +133,9 @@ PAPER_SETTINGS = {  # SPEC section 1: (batch size, epochs)
 
 
 def test_one_experiment_per_problem_with_paper_settings(tmp_path):
-  files = {p.stem for p in EXPERIMENTS.glob("*.py")} - {"quickstart", "__init__"}
-  assert files == set(problems.names())
+  # Every problem has its own experiment (study configs such as crowded_valley sit beside them).
+  files = {p.stem for p in EXPERIMENTS.glob("*.py")}
+  assert set(problems.names()) <= files, sorted(set(problems.names()) - files)
   for name in problems.names():
     config = _load_experiment(name)
     config.output_dir = str(tmp_path / "out")

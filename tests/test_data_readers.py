@@ -67,6 +67,14 @@ def test_idx_errors(tmp_path):
                        struct.pack('>III', 1, 28, 28) + np.zeros(784, '>i4').tobytes())
   with pytest.raises(DataFormatError, match='expected uint8'):
     readers.read_idx_images(int32_images)
+  # A uint8 file whose dtype byte was damaged to int32's code: a dtype error, not "truncated".
+  damaged_code = write(tmp_path / 'c', good[:2] + b'\x0c' + good[3:])
+  with pytest.raises(DataFormatError, match=r'dtype code 0x0c \(int32\); expected uint8\. '
+                     r'Valid codes: 0x08 \(uint8\), 0x09 \(int8\)'):
+    readers.read_idx_images(damaged_code)
+  unknown_code = write(tmp_path / 'u', good[:2] + b'\x07' + good[3:])
+  with pytest.raises(DataFormatError, match=r'bad IDX dtype code 0x07; valid codes: 0x08'):
+    readers.read_idx_images(unknown_code)
   bad_labels = write(tmp_path / 'bl', idx_bytes(np.array([0, 3, 12], np.uint8)))
   with pytest.raises(DataFormatError, match=r'\[0, 12\]'):
     readers.read_idx_labels(bad_labels)

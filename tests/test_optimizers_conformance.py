@@ -81,7 +81,9 @@ def test_conformance(name):
   # A: jit, concrete defaults, the learning rate given as a (constant) schedule.
   rate = optimizers.defaults(name)['learning_rate']
   schedule = lambda count: rate * jnp.ones_like(count, jnp.float32)
-  params_a, state_a = jax.jit(lambda p: train(name, {'learning_rate': schedule}, p))(params0)
+  # Every optimizer accepts the run's base rate (AdaBound's bounds need it with a schedule).
+  with_schedule = {'learning_rate': schedule, 'base_learning_rate': rate}
+  params_a, state_a = jax.jit(lambda p: train(name, with_schedule, p))(params0)
   assert float(loss_fn(params_a)) < float(loss_fn(params0)), 'defaults do not decrease the loss'
 
   # B: vmap over seeds and over traced hyperparameters (a float learning rate).
@@ -100,7 +102,7 @@ def test_conformance(name):
   # The state keeps init's structure, shapes and dtypes, whatever the values.
   for i in range(3):
     assert_same_layout(row(state_b, i), optimizers.get(name).init(params0))
-  assert_same_layout(state_a, optimizers.get(name, learning_rate=schedule).init(params0))
+  assert_same_layout(state_a, optimizers.get(name, **with_schedule).init(params0))
 
 
 @pytest.mark.parametrize('name', optimizers.names())
@@ -210,3 +212,50 @@ def test_own_transforms_keep_bfloat16_state(name):
   new_params, state = run(hyperparams)
   assert new_params['w'].dtype == jnp.bfloat16
   assert_same_layout(state, optimizers.get(name).init(params))
+
+
+def _two_updates(opt, grads_list, params):
+  """The updates of `opt` for the gradients in turn (eager: tiny trees, no compilation)."""
+  state, out = opt.init(params), []
+  for grads in grads_list:
+    updates, state = opt.update(grads, state, params)
+    out.append(updates)
+  return out, state
+
+
+def _close(a, b) -> None:
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize('name', optimizers.names())
+def test_wrappers(name):
+  """Every registry optimizer under optax's standard wrappers (issue 8, defect 8):
+  inject_hyperparams(get), chain, MultiSteps and apply_if_finite, against the bare optimizer."""
+  params = init_params(jax.random.PRNGKey(0))
+  grads = jax.grad(loss_fn)(params)
+  rate = optimizers.defaults(name)['learning_rate']
+  bare, _ = _two_updates(optimizers.get(name), [grads, grads], params)
+
+  # inject_hyperparams over the registry's own entry point: the rate becomes traced state.
+  injected = optax.inject_hyperparams(optimizers.get)(name, learning_rate=rate)
+  updates, state = _two_updates(injected, [grads, grads], params)
+  _close(updates, bare)
+  np.testing.assert_allclose(state.hyperparams['learning_rate'], rate, rtol=1e-6)
+
+  _close(_two_updates(optax.chain(optax.identity(), optimizers.get(name)), [grads, grads],
+                      params)[0], bare)
+
+  # MultiSteps(k=2): nothing on the first call, then the inner update of the mean gradient.
+  multi, _ = _two_updates(optax.MultiSteps(optimizers.get(name), every_k_schedule=2),
+                          [grads, grads], params)
+  _close(multi[0], jax.tree.map(jnp.zeros_like, params))
+  _close(multi[1], bare[0])
+
+  # apply_if_finite: a NaN gradient is skipped (zero update), then the run goes on unchanged.
+  nan_grads = jax.tree.map(lambda g: jnp.full_like(g, jnp.nan), grads)
+  guarded, state = _two_updates(optax.apply_if_finite(optimizers.get(name), 3),
+                                [nan_grads, grads], params)
+  _close(guarded[0], jax.tree.map(jnp.zeros_like, params))
+  _close(guarded[1], bare[0])
+  assert int(state.total_notfinite) == 1

@@ -131,11 +131,30 @@ def radam_np(lr, b1, b2, eps, threshold=5.0):
 
 
 def adabelief_np(lr, b1, b2, eps):
+  """Zhuang et al. Algorithm 2 (no rectification), eps added to s and to the denominator."""
   def step(p, g, t, s):
     m = b1 * s.get('m', zeros()) + (1 - b1) * g
     belief = b2 * s.get('s', zeros()) + (1 - b2) * (g - m)**2 + eps
     m_hat, s_hat = m / (1 - b1**t), belief / (1 - b2**t)
     return p - lr * m_hat / (np.sqrt(s_hat) + eps), {'m': m, 's': belief}
+  return step
+
+
+def adabelief_rectified_np(lr, b1, b2, eps, threshold=5.0):
+  """adabelief_tf's default (rectify=True): RAdam's rectification on the belief s; below the
+  SMA threshold the un-adapted step lr m_hat."""
+  rho_inf = 2 / (1 - b2) - 1
+  def step(p, g, t, s):
+    m = b1 * s.get('m', zeros()) + (1 - b1) * g
+    belief = b2 * s.get('s', zeros()) + (1 - b2) * (g - m)**2 + eps
+    m_hat, s_hat = m / (1 - b1**t), belief / (1 - b2**t)
+    rho_t = rho_inf - 2 * t * b2**t / (1 - b2**t)
+    if rho_t >= threshold:
+      r = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+      direction, rectified = r * m_hat / (np.sqrt(s_hat) + eps), True
+    else:
+      direction, rectified = m_hat, s.get('rectified', False)
+    return p - lr * direction, {'m': m, 's': belief, 'rectified': rectified}
   return step
 
 
@@ -183,6 +202,21 @@ def rmsprop_np(lr, rho, eps):
   return step
 
 
+def lookahead_tf1_np(inner_step, alpha, k):
+  """The TF1 LookaheadOptimizer wrapper: calls c = 0, 1, ...; when c % k == 0 the call is a sync
+  (slow += alpha (fast - slow); fast = slow) and the inner optimizer does not run; otherwise one
+  inner step, with the inner optimizer's step counter held at t = 1 (its `_finish`, which
+  advances it, is never called)."""
+  def step(p, g, t, s):
+    slow, inner_state, syncs = s.get('slow', P0.copy()), s.get('inner', {}), s.get('syncs', 0)
+    if (t - 1) % k == 0:
+      slow = slow + alpha * (p - slow)
+      return slow.copy(), {'inner': inner_state, 'slow': slow, 'syncs': syncs + 1}
+    fast, inner_state = inner_step(p, g, 1, inner_state)
+    return fast, {'inner': inner_state, 'slow': slow, 'syncs': syncs}
+  return step
+
+
 def lookahead_np(inner_step, alpha, k):
   """Zhang et al. Algorithm 1: k fast steps, then slow += alpha (fast - slow); fast = slow."""
   def step(p, g, t, s):
@@ -213,25 +247,25 @@ CASES = {
     'amsgrad': ({'learning_rate': 0.5, 'b1': 0.5, 'b2': 0.5, 'eps': 0.01},
                 adam_np(0.5, 0.5, 0.5, 0.01, amsgrad=True), 4),
     'nadam': ({'learning_rate': 0.1, 'b1': 0.9, 'b2': 0.99, 'eps': 0.01, 'momentum_decay': 0.5},
-              nadam_np(0.1, 0.9, 0.99, 0.01, psi=0.5), 3),
+              lambda p, g, t, s: _nadam_tf1(p, g, t, s, 0.1, 0.9, 0.99, 0.01), 3),
     'radam': ({'learning_rate': 0.01, 'b1': 0.9, 'b2': 0.984375, 'eps': 0.01},
               radam_np(0.01, 0.9, 0.984375, 0.01), 7),
     'adabelief': ({'learning_rate': 0.1, 'b1': 0.8, 'b2': 0.9, 'eps': 1e-3},
-                  adabelief_np(0.1, 0.8, 0.9, 1e-3), 3),
-    'adabound': ({'learning_rate': halving(0.02), 'b1': 0.9, 'b2': 0.999, 'eps': 1e-3,
+                  adabelief_rectified_np(0.1, 0.8, 0.9, 1e-3), 7),
+    'adabound': ({'learning_rate': halving(0.02), 'base_learning_rate': 0.02, 'b1': 0.9, 'b2': 0.999, 'eps': 1e-3,
                   'final_lr': 0.05, 'gamma': 0.5},
                  adabound_np(halving(0.02), 0.9, 0.999, 1e-3, 0.05, 0.5), 3),
-    'amsbound': ({'learning_rate': halving(0.02), 'b1': 0.9, 'b2': 0.5, 'eps': 1e-3,
+    'amsbound': ({'learning_rate': halving(0.02), 'base_learning_rate': 0.02, 'b1': 0.9, 'b2': 0.5, 'eps': 1e-3,
                   'final_lr': 0.05, 'gamma': 0.5},
                  adabound_np(halving(0.02), 0.9, 0.5, 1e-3, 0.05, 0.5, amsbound=True), 4),
     'adadelta': ({'learning_rate': 1.0, 'rho': 0.9, 'eps': 1e-2}, adadelta_np(1.0, 0.9, 1e-2), 3),
     'adagrad': ({'learning_rate': 0.1}, adagrad_np(0.1, 0.1), 3),
     'rmsprop': ({'learning_rate': 0.01, 'rho': 0.9, 'eps': 0.1}, rmsprop_np(0.01, 0.9, 0.1), 3),
-    'lookahead_momentum': ({'learning_rate': 0.05, 'rho': 0.9, 'alpha': 0.3, 'k': 2},
-                           lookahead_np(momentum_np(0.05, 0.9), 0.3, 2), 5),
+    'lookahead_momentum': ({'learning_rate': 0.05, 'rho': 0.9, 'alpha': 0.3, 'k': 3},
+                           lookahead_tf1_np(momentum_np(0.05, 0.9), 0.3, 3), 7),
     'lookahead_radam': ({'learning_rate': 0.01, 'b1': 0.9, 'b2': 0.984375, 'eps': 0.01,
                          'alpha': 0.5, 'k': 3},
-                        lookahead_np(radam_np(0.01, 0.9, 0.984375, 0.01), 0.5, 3), 7),
+                        lookahead_tf1_np(radam_np(0.01, 0.9, 0.984375, 0.01), 0.5, 3), 7),
 }
 
 
@@ -258,8 +292,8 @@ def test_reference_cases_exercise_every_term():
   """Guards the test itself: the chosen settings reach the branches they are meant to."""
   assert _final_state(CASES['amsgrad'][1], 4)['max_active']
   assert _final_state(CASES['radam'][1], 7)['rectified']
-  assert _final_state(CASES['lookahead_radam'][1], 7)['inner']['rectified']
-  assert _final_state(CASES['lookahead_momentum'][1], 5)['syncs'] == 2
+  assert _final_state(CASES['adabelief'][1], 7)['rectified']
+  assert _final_state(CASES['lookahead_momentum'][1], 7)['syncs'] == 3  # calls 0, 3, 6
   assert _final_state(CASES['adabound'][1], 3)['clipped'] == {'low', 'high'}
   assert _final_state(CASES['amsbound'][1], 4)['clipped']
 
@@ -269,18 +303,25 @@ def test_reference_cases_exercise_every_term():
     ('adam', 'optax', lambda p, g, t, s: _adam_textbook(p, g, t, s, 0.1, 0.8, 0.9, 0.05)),
     # RMSProp with the accumulator starting at zero.
     ('rmsprop', 'optax', lambda p, g, t, s: _rmsprop_zero(p, g, t, s, 0.01, 0.9, 0.1)),
-    # tf.contrib.opt.NadamOptimizer: TF1 Adam with numerator b1 m + (1 - b1) g.
-    ('nadam', 'tf1', lambda p, g, t, s: _nadam_tf1(p, g, t, s, 0.1, 0.9, 0.99, 0.01)),
+    # Keras / PyTorch NAdam with Dozat's momentum schedule.
+    ('nadam', 'keras', nadam_np(0.1, 0.9, 0.99, 0.01, psi=0.5)),
     # optax.nadam: (b1 m / (1 - b1^(t+1)) + (1 - b1) g / (1 - b1^t)) / (sqrt(v_hat) + eps).
     ('nadam', 'optax', lambda p, g, t, s: _nadam_optax(p, g, t, s, 0.1, 0.9, 0.99, 0.01)),
     # optax.amsgrad: max over the bias-corrected v_hat.
     ('amsgrad', 'optax', lambda p, g, t, s: _amsgrad_optax(p, g, t, s, 0.5, 0.5, 0.5, 0.01)),
+    # AdaBelief without rectification (adabelief_tf rectify=False, the paper's Algorithm 2).
+    ('adabelief', 'unrectified', adabelief_np(0.1, 0.8, 0.9, 1e-3)),
+    # Textbook Lookahead: k inner steps (the inner step count advancing), then the sync.
+    ('lookahead_momentum', 'textbook', lookahead_np(momentum_np(0.05, 0.9), 0.3, 3)),
+    ('lookahead_radam', 'textbook', lookahead_np(radam_np(0.01, 0.9, 0.984375, 0.01), 0.5, 3)),
 ])
 def test_other_forms(name, other_form, np_step):
-  hyperparams = {**CASES[name][0], 'form': other_form}
-  assert_updates_match(run_jax(name, 3, **hyperparams), run_np(np_step, 3))
+  hyperparams, _, steps = CASES[name]
+  hyperparams = {**hyperparams, 'form': other_form}
+  assert_updates_match(run_jax(name, steps, **hyperparams), run_np(np_step, steps),
+                       param_difference=name.startswith('lookahead'))
   # The forms differ measurably in this setting (otherwise the option would be untested).
-  assert not np.allclose(run_np(np_step, 3), run_np(CASES[name][1], 3), rtol=1e-3)
+  assert not np.allclose(run_np(np_step, steps), run_np(CASES[name][1], steps), rtol=1e-3)
 
 
 def _nadam_tf1(p, g, t, s, lr, b1, b2, eps):
@@ -340,8 +381,9 @@ def test_defaults_are_spec_section_2():
     got = optimizers.defaults(name)
     for hp, value in values.items():
       assert got[hp] == value, (name, hp)
-  for name in ('adam', 'amsgrad', 'rmsprop'):
+  for name in ('adam', 'amsgrad', 'rmsprop', 'nadam', 'lookahead_momentum', 'lookahead_radam'):
     assert optimizers.defaults(name)['form'] == 'tf1'
+  assert optimizers.defaults('adabelief')['form'] == 'rectified'
 
 
 def test_default_adam_is_tf1_form():

@@ -7,9 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import optax.contrib
+import orbax.checkpoint as ocp
 import pytest
 
 from jaxbench import optimizers
+from jaxbench.errors import ConfigError
 
 CURVATURE = np.array([1.0, 3.0, 0.5])
 TARGET = np.array([0.5, -1.0, 2.0])
@@ -171,7 +173,7 @@ def test_one_compilation_serves_every_hyperparameter_value(name):
     traces.append(1)
     base = hyperparams.pop('learning_rate')
     schedule = lambda count: base * 0.5**count  # a schedule built from a traced base rate
-    opt = optimizers.get(name, learning_rate=schedule, **hyperparams)
+    opt = optimizers.get(name, learning_rate=schedule, base_learning_rate=base, **hyperparams)
     state = opt.init(params)
     p = params
     for _ in range(2):
@@ -211,3 +213,99 @@ def test_wrappers_reject_bad_concrete_arguments():
   with pytest.raises(ValueError, match='params'):
     opt = optimizers.lookahead(inner)
     opt.update({'w': jnp.ones(2)}, opt.init({'w': jnp.ones(2)}))
+
+
+# ------------------------------------------------------------- issue 8: defects 1 and 18
+
+def test_adabound_bounds_follow_the_base_rate_not_the_schedule_start():
+  """Defect 1. A warm-up schedule is 0 at step 0; the bounds must be relative to the base rate
+  lr_0 = 0.02, not to schedule(0). Reference: Luo et al.'s update written out in numpy with
+  lr_t = schedule(t - 1), final = final_lr * lr_t / lr_0."""
+  lr_0, b1, b2, eps, final_lr, gamma = 0.02, 0.9, 0.999, 1e-3, 0.05, 0.5
+  warmup = lambda count: lr_0 * jnp.minimum(count / 2.0, 1.0)
+  grads = [np.array([1.0, -0.5, 2.0]), np.array([0.5, 0.5, -1.0]), np.array([2.0, 1.0, 0.1])]
+  opt = optimizers.get('adabound', learning_rate=warmup, base_learning_rate=lr_0, b1=b1, b2=b2,
+                       eps=eps, final_lr=final_lr, gamma=gamma)
+  params = jnp.zeros(3)
+  state = opt.init(params)
+  m = v = np.zeros(3)
+  for t, g in enumerate(grads, start=1):
+    updates, state = opt.update(jnp.asarray(g, jnp.float32), state, params)
+    lr = lr_0 * min((t - 1) / 2.0, 1.0)
+    m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+    final = final_lr * lr / lr_0
+    lower, upper = final * (1 - 1 / (gamma * t + 1)), final * (1 + 1 / (gamma * t))
+    step = np.clip(lr * np.sqrt(1 - b2**t) / (1 - b1**t) / (np.sqrt(v) + eps), lower, upper) * m
+    assert np.all(np.isfinite(updates))
+    np.testing.assert_allclose(updates, -step, rtol=1e-5, atol=1e-9)
+  # A schedule without the base rate is refused, naming what is missing.
+  with pytest.raises(ConfigError, match='base_learning_rate'):
+    optimizers.get('amsbound', learning_rate=warmup)
+  with pytest.raises(ConfigError, match='base_learning_rate=-1'):
+    optimizers.get('adabound', learning_rate=warmup, base_learning_rate=-1.0)
+
+
+SF_WRAPPERS = {
+    'chain': lambda opt: optax.chain(optax.identity(), opt),
+    'apply_if_finite': lambda opt: optax.apply_if_finite(opt, 2),
+    'multi_steps': lambda opt: optax.MultiSteps(opt, every_k_schedule=1),
+}
+
+
+@pytest.mark.parametrize('wrapper', [*SF_WRAPPERS, 'inject_hyperparams'])
+def test_schedule_free_eval_params_through_wrappers(wrapper):
+  """Defect 18: the averaged x is found inside a wrapped state. Reference: optax's own
+  schedule_free_eval_params on the bare optimizer's state after the same steps."""
+  params = {'w': jnp.array([1.0, -2.0, 0.5])}
+  grad = lambda p: {'w': 2.0 * p['w'] - 1.0}
+  bare = optimizers.get('schedule_free_adamw', learning_rate=0.1)
+  if wrapper == 'inject_hyperparams':
+    wrapped = optax.inject_hyperparams(optimizers.get)('schedule_free_adamw', learning_rate=0.1)
+  else:
+    wrapped = SF_WRAPPERS[wrapper](bare)
+  results = []
+  for opt in (bare, wrapped):
+    p, state = params, opt.init(params)
+    for _ in range(4):
+      u, state = opt.update(grad(p), state, p)
+      p = optax.apply_updates(p, u)
+    results.append((p, state))
+  (p_bare, s_bare), (p_wrapped, s_wrapped) = results
+  expected = optax.contrib.schedule_free_eval_params(s_bare, p_bare)
+  got = optimizers.eval_params('schedule_free_adamw', s_wrapped, p_wrapped)
+  np.testing.assert_allclose(got['w'], expected['w'], rtol=1e-6)
+  assert not np.allclose(got['w'], p_wrapped['w'])  # x is not the iterate y
+
+
+def test_every_optimizer_state_saves_alone_with_orbax(tmp_path):
+  """Defect 18: sgd's state was an empty tuple, which orbax refuses ("Found empty item")."""
+  params = {'w': jnp.ones((2, 2))}
+  for name in optimizers.names():
+    assert jax.tree.leaves(optimizers.get(name).init(params)), name
+  state = optimizers.get('sgd').init(params)
+  checkpointer = ocp.StandardCheckpointer()
+  checkpointer.save(tmp_path / 'sgd', state)
+  checkpointer.wait_until_finished()
+  restored = checkpointer.restore(tmp_path / 'sgd', state)
+  assert jax.tree.structure(restored) == jax.tree.structure(state)
+
+
+@pytest.mark.parametrize('name', ['radam', 'adabelief'])
+def test_traced_b2_computes_what_concrete_b2_does(name):
+  """Defect 18: with b2 traced, optax computed RAdam's rho_inf in float32, with b2 concrete in
+  float64, and the runs drifted 2e-4 apart in 20 steps. Both now use the float32 b2."""
+  params = jnp.array([1.0, -2.0, 0.5, 3.0])
+  grad = lambda p: jnp.array([1.0, 3.0, 0.5, 2.0]) * p - 0.3
+
+  def run(b2):
+    opt = optimizers.get(name, learning_rate=1e-2, b2=b2)
+    p, state = params, opt.init(params)
+    for _ in range(20):
+      u, state = opt.update(grad(p), state, p)
+      p = optax.apply_updates(p, u)
+    return p
+
+  concrete = run(0.999)
+  traced = jax.jit(run)(jnp.float32(0.999))
+  np.testing.assert_allclose(traced, concrete, rtol=2e-6)
+  assert not np.allclose(concrete, params)

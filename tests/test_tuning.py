@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from jaxbench import tuning
+from jaxbench import errors, optimizers, tuning
 from jaxbench.tuning import IntUniform, LogUniform, OneMinusLogUniform, Uniform
 
 LR = LogUniform(1e-4, 1.0)
@@ -98,7 +98,8 @@ def test_common_random_numbers_across_optimizers():
 
 
 def test_common_random_numbers_through_the_registry():
-  adam, sgd, radam = (tuning.sample_trials(name, 25) for name in ("adam", "sgd", "radam"))
+  adam, sgd, radam = (tuning.sample_trials(optimizers.search_space(name), 25)
+                      for name in ("adam", "sgd", "radam"))
   assert [t["learning_rate"] for t in adam] == [t["learning_rate"] for t in sgd]
   assert [t["b1"] for t in adam] == [t["b1"] for t in radam]
   assert len({t["learning_rate"] for t in adam}) == 25
@@ -157,8 +158,22 @@ def test_best_trial():
     (lambda: tuning.best_trial([1.0], "error"), r"metric='error'.*'loss', 'accuracy'"),
     (lambda: LogUniform(0.0, 1.0), r"low must be > 0"),
     (lambda: IntUniform(5, 1), r"low <= high"),
-    (lambda: tuning.sample_trials("adamm", 3), r"adamm"),
+    (lambda: tuning.sample_trials("adam", 3), r"'adam' must be a mapping.*search_space"),
 ])
 def test_errors(call, match):
   with pytest.raises(ValueError, match=match):
     call()
+
+
+def test_errors_are_config_errors():
+  with pytest.raises(errors.ConfigError, match=r"num_trials=-2"):
+    tuning.sample_trials(ADAM_LIKE, -2)
+
+
+def test_tuning_does_not_import_the_optimizer_registry():
+  """tuning is a leaf: importing it (and sampling) must not pull in jaxbench.optimizers."""
+  code = ("import sys; from jaxbench import tuning; "
+          "tuning.sample_trials({'learning_rate': tuning.LogUniform(1e-4, 1.0)}, 3); "
+          "print('jaxbench.optimizers' in sys.modules)")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+  assert out.stdout.strip() == "False"

@@ -4,13 +4,15 @@
 See BUILD_NOTES.md for sources, lookup order, folder layout and split choices.
 """
 from jaxbench.data.base import Dataset, Split
-from jaxbench.data.batching import (epoch_permutation, eval_batch_indices, eval_batches,
+from jaxbench.data.batching import (epoch_permutation, eval_batch_indices,
                                     num_eval_batches, num_train_steps, train_batch_indices)
 from jaxbench.data.loader import (DATASETS, SOURCES, DataNotFoundError, load)
 from jaxbench.data.readers import DataFormatError
+from jaxbench.data.specs import SPECS, DatasetSpec
 
 __all__ = [
-    'DATASETS', 'SOURCES', 'DataFormatError', 'DataNotFoundError', 'Dataset', 'Split',
-    'epoch_permutation', 'eval_batch_indices', 'eval_batches', 'load', 'num_eval_batches',
+    'DATASETS', 'SOURCES', 'SPECS', 'DataFormatError', 'DataNotFoundError', 'Dataset',
+    'DatasetSpec', 'Split',
+    'epoch_permutation', 'eval_batch_indices', 'load', 'num_eval_batches',
     'num_train_steps', 'train_batch_indices',
 ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 
 def epoch_permutation(data_key: jax.Array, epoch: int | jax.Array, num_examples: int) -> jax.Array:
@@ -61,18 +60,3 @@ def eval_batch_indices(split_size: int, batch_size: int,
   mask = (positions < split_size).astype(jnp.float32)
   return jnp.minimum(positions, split_size - 1), mask
 
-
-def eval_batches(inputs: jax.Array, targets: jax.Array, batch_size: int
-                 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-  """The whole split as padded batches: inputs [nb, B, ...], targets [nb, B, ...], mask [nb, B].
-
-  Convenient for `jax.lax.scan` over batches. Padding repeats the last example (mask 0).
-  """
-  size = int(inputs.shape[0])
-  nb = num_eval_batches(size, batch_size)
-  positions = np.arange(nb * batch_size)
-  mask = jnp.asarray((positions < size).astype(np.float32).reshape(nb, batch_size))
-  index = jnp.asarray(np.minimum(positions, size - 1))
-  def pad(x: jax.Array) -> jax.Array:
-    return jnp.take(x, index, axis=0).reshape((nb, batch_size) + x.shape[1:])
-  return pad(inputs), pad(targets), mask

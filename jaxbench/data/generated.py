@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from jaxbench.data.specs import QUADRATIC_DIM
+
 QUADRATIC_SIZE = 1000
-QUADRATIC_DIM = 100
 QUADRATIC_NOISE = 0.6
 TWO_D_SIZE = 10000
 TWO_D_NOISE = 1.0

@@ -3,7 +3,9 @@
 Lookup order for source='auto' (the first location that holds the dataset wins; the Dataset's
 `source` field records which one):
   1. the `data_dir` argument: original files in `<data_dir>/<subfolder>` or `<data_dir>`, then a
-     tensorflow-datasets tree `<data_dir>/<tfds_name>/<version>/`;
+     tensorflow-datasets tree `<data_dir>/<tfds_name>/<version>/`. An explicit data_dir is the
+     ONLY place searched: if it does not exist or lacks a file, `load` fails naming them (it
+     never falls back to another copy);
   2. $JAXBENCH_DATA_DIR, searched the same way;
   3. the tensorflow-datasets data dir ($TFDS_DATA_DIR, else ~/tensorflow_datasets);
   4. known locations: ~/jaxbench_data/<subfolder>, then system folders such as Debian's
@@ -25,11 +27,13 @@ from jaxbench.data import generated
 from jaxbench.data import readers
 from jaxbench.data import text as text_lib
 from jaxbench.data.base import Dataset, Split
+from jaxbench.data.specs import TOLSTOI_VOCAB_SIZE
+from jaxbench.errors import DataError
 
 DATASETS = ('mnist', 'fashion_mnist', 'cifar10', 'cifar100', 'svhn', 'tolstoi', 'quadratic_deep',
             'two_d')
 SOURCES = ('auto', 'files', 'tfds', 'synthetic', 'generated')
-IMAGE_DATASETS = ('mnist', 'fashion_mnist', 'cifar10', 'cifar100', 'svhn')
+IMAGE_DATASETS = readers.IMAGE_DATASETS
 GENERATED_DATASETS = ('quadratic_deep', 'two_d')
 TFDS_NAMES = {'mnist': 'mnist', 'fashion_mnist': 'fashion_mnist', 'cifar10': 'cifar10',
               'cifar100': 'cifar100', 'svhn': 'svhn_cropped'}
@@ -46,13 +50,12 @@ SYSTEM_DIRS = {'fashion_mnist': ('/usr/share/datasets/fashion-mnist',),
 DEFAULT_USER_DIR = os.path.join('~', 'jaxbench_data')
 IDX_FILES = {'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
              'test': ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')}
-TOLSTOI_VOCAB_SIZE = 83       # DeepOBS's copy of the text
 TOLSTOI_FULL_CHARS = 3266185  # DeepOBS's copy: ceil(0.8 N) train + 653,237 test characters
 
 RawImages = dict  # {'train': (uint8 [N,H,W,C], int32 [N]), 'test': (...)}
 
 
-class DataNotFoundError(FileNotFoundError):
+class DataNotFoundError(DataError, FileNotFoundError):
   """No location holds the dataset; the message lists what was searched and how to get it."""
 
 
@@ -245,7 +248,7 @@ def _synthetic_images(name: str, batch_size: int, size: Union[int, str, None]) -
 
 def _synthetic_text(batch_size: int, size: Union[int, str, None]
                     ) -> tuple[np.ndarray, tuple[str, ...]]:
-  """Uniform random ids over an 83-character placeholder vocabulary (fixed seed 0)."""
+  """Uniform random ids over a placeholder vocabulary of DeepOBS's size (fixed seed 0)."""
   if size == 'full':
     n = TOLSTOI_FULL_CHARS
   elif size is None:
@@ -274,7 +277,7 @@ def _candidates(name: str, source: str, data_dir: Optional[str]) -> list[_Candid
   roots: list[tuple[str, str]] = []
   if data_dir:
     roots.append((os.path.expanduser(data_dir), 'data_dir argument'))
-  if os.environ.get('JAXBENCH_DATA_DIR'):
+  elif os.environ.get('JAXBENCH_DATA_DIR'):
     roots.append((os.path.expanduser(os.environ['JAXBENCH_DATA_DIR']), '$JAXBENCH_DATA_DIR'))
   out: list[_Candidate] = []
   for root, origin in roots:
@@ -283,6 +286,8 @@ def _candidates(name: str, source: str, data_dir: Optional[str]) -> list[_Candid
       out.append(_Candidate('files', root, origin))
     if source in ('auto', 'tfds') and name in TFDS_NAMES:
       out.append(_Candidate('tfds', root, origin))
+  if data_dir:
+    return out   # an explicit folder is used or fails: no fallback to another copy
   if source in ('auto', 'tfds') and name in TFDS_NAMES:
     tfds_dir = os.environ.get('TFDS_DATA_DIR') or os.path.join('~', 'tensorflow_datasets')
     out.append(_Candidate('tfds', os.path.expanduser(tfds_dir), 'tensorflow-datasets data dir'))
@@ -392,6 +397,8 @@ def _locate(name: str, source: str, data_dir: Optional[str]):
     # dir, or a mocked builder in tests); its failure becomes our error message.
     directory = os.path.expanduser(data_dir) if data_dir else None
     return ('tfds', directory or 'default', _tfds_reader(name, directory))
+  if data_dir:
+    raise DataNotFoundError(_explicit_dir_message(name, source, os.path.expanduser(data_dir)))
   raise DataNotFoundError(_missing_message(name, source, candidates))
 
 
@@ -449,6 +456,39 @@ def _instructions(name: str) -> str:
   return '\n'.join(lines)
 
 
+def _missing_in(name: str, directory: str) -> list[str]:
+  """The expected files of `name` that `directory` lacks (any one form of each suffices)."""
+  has = lambda f: os.path.isfile(os.path.join(directory, f))
+  if name in ('mnist', 'fashion_mnist'):
+    return [stem + '.gz' for stems in IDX_FILES.values() for stem in stems
+            if not (has(stem + '.gz') or has(stem))]
+  if name in ('cifar10', 'cifar100'):
+    spec = readers.CIFAR_FILES[name]
+    extracted = [os.path.join(spec['folder'], f) for f in spec['train'] + spec['test']]
+    return [] if has(spec['archive']) or all(map(has, extracted)) else [
+        f'{spec["archive"]} (or the extracted {", ".join(extracted)})']
+  if name == 'svhn':
+    return [f for f in readers.SVHN_FILES.values() if not has(f)]
+  return [] if any(map(has, readers.TOLSTOI_FILES)) else [' or '.join(readers.TOLSTOI_FILES)]
+
+
+def _explicit_dir_message(name: str, source: str, data_dir: str) -> str:
+  """An explicit data_dir is used or fails: say what it lacks (no other place is searched)."""
+  if not os.path.isdir(data_dir):
+    head = f'data_dir {data_dir} does not exist (dataset {name!r}, source={source!r}).'
+  else:
+    folders = [data_dir] + [os.path.join(data_dir, sub) for sub in SUBFOLDERS[name]]
+    missing = '; '.join(f'{folder} lacks {", ".join(_missing_in(name, folder))}'
+                        for folder in folders if os.path.isdir(folder))
+    head = (f'data_dir {data_dir} does not hold dataset {name!r} (source={source!r}): '
+            f'{missing}.')
+    if name in TFDS_NAMES and source in ('auto', 'tfds'):
+      head += (f' Nor a prepared tensorflow-datasets copy {data_dir}/{TFDS_NAMES[name]}/'
+               '<version>/ with *.array_record files.')
+  return '\n'.join([head, 'An explicit data_dir is the only place searched; fix it or leave '
+                    'it unset to use the default lookup.', _instructions(name)])
+
+
 def _missing_message(name: str, source: str, candidates: list[_Candidate]) -> str:
   lines = [f'Dataset {name!r} not found (source={source!r}).',
            'Looked for the original files: ' + '; '.join(_expected_files(name))]
@@ -466,9 +506,11 @@ def _missing_message(name: str, source: str, candidates: list[_Candidate]) -> st
 # ---------------------------------------------------------------------------------------------
 
 def _read_tolstoi(path: str) -> tuple[np.ndarray, tuple[str, ...]]:
+  """The text's own vocabulary: the Dataset's num_classes, which sizes the char-RNN's model
+  (the engine builds tolstoi_char_rnn with it; DeepOBS's copy has 83 characters)."""
   text = readers.strip_gutenberg(readers.read_text(path))
   vocabulary = readers.char_vocabulary(text)
   if len(vocabulary) != TOLSTOI_VOCAB_SIZE:
-    logging.warning('%s: vocabulary has %d characters (DeepOBS\'s copy: %d).', path,
-                    len(vocabulary), TOLSTOI_VOCAB_SIZE)
+    logging.warning('%s: vocabulary has %d characters (DeepOBS\'s copy: %d); the model is '
+                    'built for %d.', path, len(vocabulary), TOLSTOI_VOCAB_SIZE, len(vocabulary))
   return readers.encode_text(text, vocabulary), vocabulary

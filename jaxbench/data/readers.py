@@ -14,17 +14,15 @@ from typing import Optional
 
 import numpy as np
 
-IMAGE_SHAPES = {
-    'mnist': (28, 28, 1),
-    'fashion_mnist': (28, 28, 1),
-    'cifar10': (32, 32, 3),
-    'cifar100': (32, 32, 3),
-    'svhn': (32, 32, 3),
-}
-NUM_CLASSES = {'mnist': 10, 'fashion_mnist': 10, 'cifar10': 10, 'cifar100': 100, 'svhn': 10}
+from jaxbench.data.specs import SPECS
+from jaxbench.errors import DataError
+
+IMAGE_DATASETS = ('mnist', 'fashion_mnist', 'cifar10', 'cifar100', 'svhn')
+IMAGE_SHAPES = {name: SPECS[name].input_shape for name in IMAGE_DATASETS}
+NUM_CLASSES = {name: SPECS[name].num_classes for name in IMAGE_DATASETS}
 
 
-class DataFormatError(ValueError):
+class DataFormatError(DataError, ValueError):
   """A data file exists but is not in the expected format (or is truncated)."""
 
 
@@ -47,22 +45,35 @@ def _read_maybe_gzip(path: str) -> bytes:
   return raw
 
 
+def _idx_code_names() -> str:
+  return ', '.join(f'0x{code:02x} ({np.dtype(dtype).name})' for code, dtype in _IDX_DTYPES.items())
+
+
 def read_idx(path: str, *, expected_ndim: Optional[int] = None,
-             expected_dims: Optional[tuple] = None) -> np.ndarray:
+             expected_dims: Optional[tuple] = None,
+             expected_dtype: Optional[np.dtype] = None) -> np.ndarray:
   """Reads an IDX file (raw or gzip-compressed), checking its header against its length.
 
   Header: two zero bytes, a dtype code, the number of dimensions, then one big-endian uint32 per
   dimension. MNIST images are magic 0x00000803 (uint8, 3 dims), labels 0x00000801.
-  expected_dims may hold None for "any size" along an axis.
+  expected_dims may hold None for "any size" along an axis. expected_dtype is checked against
+  the header's dtype code before the length, so a damaged code is reported as such and not as
+  a truncated file.
   """
   data = _read_maybe_gzip(path)
   if len(data) < 4:
     raise DataFormatError(f'{path}: too short ({len(data)} bytes) to hold an IDX header.')
-  if data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
+  if data[0] != 0 or data[1] != 0:
     raise DataFormatError(
         f'{path}: bad IDX magic number 0x{data[:4].hex()}; expected 0x000008NN '
         f'(e.g. 0x00000803 for images, 0x00000801 for labels).')
+  if data[2] not in _IDX_DTYPES:
+    raise DataFormatError(f'{path}: bad IDX dtype code 0x{data[2]:02x}; valid codes: '
+                          f'{_idx_code_names()}.')
   dtype = np.dtype(_IDX_DTYPES[data[2]])
+  if expected_dtype is not None and dtype.newbyteorder('=') != np.dtype(expected_dtype):
+    raise DataFormatError(f'{path}: IDX dtype code 0x{data[2]:02x} ({dtype.name}); expected '
+                          f'{np.dtype(expected_dtype).name}. Valid codes: {_idx_code_names()}.')
   ndim = data[3]
   if expected_ndim is not None and ndim != expected_ndim:
     raise DataFormatError(
@@ -90,17 +101,14 @@ def read_idx(path: str, *, expected_ndim: Optional[int] = None,
 
 def read_idx_images(path: str, height: int = 28, width: int = 28) -> np.ndarray:
   """IDX images -> uint8 [N, H, W, 1]."""
-  images = read_idx(path, expected_ndim=3, expected_dims=(None, height, width))
-  if images.dtype != np.uint8:
-    raise DataFormatError(f'{path}: IDX images have dtype {images.dtype}; expected uint8.')
+  images = read_idx(path, expected_ndim=3, expected_dims=(None, height, width),
+                    expected_dtype=np.uint8)
   return images[..., None]
 
 
 def read_idx_labels(path: str, num_classes: int = 10) -> np.ndarray:
   """IDX labels -> int32 [N], checked to lie in [0, num_classes)."""
-  labels = read_idx(path, expected_ndim=1)
-  if labels.dtype != np.uint8:
-    raise DataFormatError(f'{path}: IDX labels have dtype {labels.dtype}; expected uint8.')
+  labels = read_idx(path, expected_ndim=1, expected_dtype=np.uint8)
   return check_labels(labels.astype(np.int32), num_classes, path)
 
 
@@ -110,16 +118,6 @@ def check_labels(labels: np.ndarray, num_classes: int, where: str) -> np.ndarray
                           f'[0, {num_classes - 1}].')
   return labels
 
-
-def write_idx(path: str, array: np.ndarray) -> None:
-  """Writes an uint8 IDX file (gzip-compressed when path ends in .gz). Used by tests and tools."""
-  array = np.asarray(array, dtype=np.uint8)
-  header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, dtype='>u4').tobytes()
-  payload = header + array.tobytes()
-  if path.endswith('.gz'):
-    payload = gzip.compress(payload)
-  with open(path, 'wb') as f:
-    f.write(payload)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,11 +208,6 @@ def _read_cifar_archive(name: str, archive: str) -> dict[str, tuple[np.ndarray, 
     out[split] = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
   return out
 
-
-def cifar_batch_bytes(images: np.ndarray, labels: np.ndarray, name: str) -> bytes:
-  """Pickles NHWC uint8 images + labels as an original CIFAR python batch (tests and tools)."""
-  data = np.asarray(images, np.uint8).transpose(0, 3, 1, 2).reshape(len(images), 3072)
-  return pickle.dumps({b'data': data, CIFAR_FILES[name]['label_key']: list(map(int, labels))})
 
 
 # ---------------------------------------------------------------------------------------------

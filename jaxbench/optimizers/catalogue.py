@@ -15,7 +15,7 @@ _FIELDS = ("name", "authors", "year", "venue", "jaxbench")
 
 
 @dataclasses.dataclass(frozen=True)
-class Entry:
+class CatalogueEntry:
   """One optimizer (or family of variants, joined by '/') of the study's list."""
   name: str
   authors: str
@@ -35,18 +35,18 @@ class Entry:
     return bool(self.registered(registry_names))
 
 
-def _entry(raw: dict, index: int) -> Entry:
+def _entry(raw: dict, index: int) -> CatalogueEntry:
   missing = [field for field in _FIELDS if field not in raw]
   unknown = sorted(set(raw) - set(_FIELDS) - {"schedules", "note"})
   if missing or unknown:
     raise ValueError(f"catalogue.json entry {index} ({raw.get('name')!r}): missing fields "
                      f"{missing}, unknown fields {unknown}")
-  return Entry(name=raw["name"], authors=raw["authors"], year=int(raw["year"]),
+  return CatalogueEntry(name=raw["name"], authors=raw["authors"], year=int(raw["year"]),
                venue=raw["venue"], jaxbench=tuple(raw["jaxbench"]),
                schedules=tuple(raw.get("schedules", ())), note=raw.get("note", ""))
 
 
-def load() -> list[Entry]:
+def load() -> list[CatalogueEntry]:
   """Every catalogue entry, in the list's (alphabetical) order."""
   text = importlib.resources.files("jaxbench.optimizers").joinpath("catalogue.json").read_text(
       encoding="utf-8")
@@ -59,7 +59,7 @@ def registry_names() -> list[str]:
   return list(registry.names())
 
 
-def table(entries: Sequence[Entry], registered: Collection[str]) -> str:
+def table(entries: Sequence[CatalogueEntry], registered: Collection[str]) -> str:
   """A plain-text table: name, authors, year, venue, and the registry names that run it."""
   rows = [("optimizer", "authors", "year", "venue", "jaxbench")]
   for entry in entries:
@@ -74,7 +74,7 @@ def table(entries: Sequence[Entry], registered: Collection[str]) -> str:
   return "\n".join(line.rstrip() for line in lines)
 
 
-def summary(entries: Sequence[Entry], registered: Collection[str]) -> str:
+def summary(entries: Sequence[CatalogueEntry], registered: Collection[str]) -> str:
   """Counts for the end of the listing."""
   runnable = [entry for entry in entries if entry.runnable(registered)]
   listed = {name for entry in entries for name in entry.jaxbench}

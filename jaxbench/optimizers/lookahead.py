@@ -1,19 +1,24 @@
-"""Lookahead (Zhang et al., NeurIPS 2019) on a plain parameter pytree.
+"""Lookahead (Zhang et al., NeurIPS 2019) on a plain parameter pytree, in two forms.
 
 optax.lookahead needs the loop to carry `LookaheadParams(fast, slow)`; here the slow weights live
 in the optimizer state instead, so an ordinary loop (`params = optax.apply_updates(params, u)`)
 runs it unchanged and the parameters it holds are always the fast weights.
+
+`lookahead` is the textbook algorithm. `lookahead_tf1` is the TensorFlow-1 wrapper whose
+trajectories the Crowded Valley records hold (BUILD_NOTES, "optimizers (session 3)"): every k-th
+call, counted from the first, is a synchronisation *instead of* a fast step, and the inner
+optimizer's per-step `_finish` is never run.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import chex
 import jax
 import jax.numpy as jnp
 import optax
 
-from jaxbench.optimizers.entry import RANGES, check_value
+from jaxbench.optimizers.spec import RANGES, check_value
 
 ArrayLike = jax.typing.ArrayLike
 
@@ -62,6 +67,55 @@ def lookahead(inner: optax.GradientTransformation, alpha: ArrayLike = 0.5, k: Ar
     new_updates = jax.tree.map(
         lambda s, p, u: jnp.where(sync, s - p, u).astype(u.dtype), slow, params, fast_updates)
     return new_updates, LookaheadState(count=count, slow=slow, inner_state=inner_state)
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+def lookahead_tf1(direction: optax.GradientTransformation, learning_rate: Any,
+                  alpha: ArrayLike = 0.5, k: ArrayLike = 5) -> optax.GradientTransformation:
+  """Lookahead as the TF1 `LookaheadOptimizer(fast_optimizer, k, alpha)` wrapper of 2019 runs it.
+
+  That wrapper (a `tf.train.Optimizer` subclass; its `_apply_dense` is
+  `tf.cond(step % k == 0, sync, fast_optimizer._apply_dense(grad, var))`, its `_finish` advances
+  only its own step, which starts at 0) gives, for calls c = 0, 1, 2, ...:
+
+      c mod k == 0:  phi <- phi + alpha (theta - phi);  theta <- phi   (the gradient is unused and
+                                                                        the inner state unchanged)
+      otherwise:     theta <- theta - lr(c) * direction(g)              (a fast step)
+
+  with phi_0 = theta_0, so the first call is a no-op sync and each period has k - 1 fast steps.
+  Because the inner optimizer's `_finish` never runs, its non-slot accumulators (Adam's beta
+  powers, RAdam's step) stay at their initial values: pass an inner `direction` built that way
+  (transforms.scale_by_radam(pinned_step=True) for RAdam; TF1 momentum has none).
+
+  `direction` is the inner update without the learning rate; `learning_rate` (a float, traced
+  array or schedule) is applied here with this wrapper's call count c, so a schedule follows the
+  global step as the DeepOBS runner's did, sync calls included. alpha and k may be traced.
+  """
+  check_value('lookahead', 'alpha', alpha, RANGES['alpha'])
+  check_value('lookahead', 'k', k, RANGES['k'])
+
+  def init_fn(params: optax.Params) -> LookaheadState:
+    return LookaheadState(count=jnp.zeros([], jnp.int32),
+                          slow=jax.tree.map(jnp.asarray, params),
+                          inner_state=direction.init(params))
+
+  def update_fn(updates, state, params=None):
+    if params is None:
+      raise ValueError('lookahead needs params in update(updates, state, params): the fast '
+                       'weights are the loop\'s parameters.')
+    period = jnp.maximum(jnp.round(jnp.asarray(k)).astype(jnp.int32), 1)
+    sync = (state.count % period) == 0
+    steps, inner_state = direction.update(updates, state.inner_state, params)
+    rate = learning_rate(state.count) if callable(learning_rate) else learning_rate
+    slow = jax.tree.map(
+        lambda s, p: jnp.where(sync, s + alpha * (p - s), s).astype(s.dtype), state.slow, params)
+    new_updates = jax.tree.map(
+        lambda s, p, d: jnp.where(sync, s - p, -rate * d).astype(d.dtype), slow, params, steps)
+    inner_state = jax.tree.map(lambda old, new: jnp.where(sync, old, new), state.inner_state,
+                               inner_state)
+    return new_updates, LookaheadState(count=optax.safe_increment(state.count), slow=slow,
+                                       inner_state=inner_state)
 
   return optax.GradientTransformation(init_fn, update_fn)
 

@@ -12,8 +12,10 @@ import jax
 import optax
 import optax.contrib
 
-from jaxbench.optimizers.entry import Entry, Range
+from jaxbench.optimizers import transforms
 from jaxbench.optimizers.paper import B1, B2, LR, LearningRate
+from jaxbench.optimizers.spec import OptimizerSpec, Range
+from jaxbench.optimizers.swa import find_state
 from jaxbench.tuning.space import LogUniform, OneMinusLogUniform
 
 WEIGHT_DECAY = LogUniform(1e-5, 1e-1)
@@ -27,7 +29,7 @@ def adamw(*, learning_rate: LearningRate, b1: Any, b2: Any, eps: Any, weight_dec
   return optax.adamw(learning_rate, b1, b2, eps, weight_decay=weight_decay)
 
 
-ADAMW = Entry('adamw', adamw,
+ADAMW = OptimizerSpec('adamw', adamw,
               {'learning_rate': 1e-3, 'b1': 0.9, 'b2': 0.999, 'eps': 1e-8, 'weight_decay': 1e-2},
               {'learning_rate': LR, 'b1': B1, 'b2': B2, 'weight_decay': WEIGHT_DECAY},
               reference='Loshchilov & Hutter 2019 (ICLR); optax.adamw (wd default as PyTorch)')
@@ -40,7 +42,7 @@ def lion(*, learning_rate: LearningRate, b1: Any, b2: Any, weight_decay: Any
   return optax.lion(learning_rate, b1, b2, weight_decay=weight_decay)
 
 
-LION = Entry('lion', lion, {'learning_rate': 1e-4, 'b1': 0.9, 'b2': 0.99, 'weight_decay': 1e-3},
+LION = OptimizerSpec('lion', lion, {'learning_rate': 1e-4, 'b1': 0.9, 'b2': 0.99, 'weight_decay': 1e-3},
              {'learning_rate': LogUniform(1e-5, 1e-1), 'b1': B1, 'b2': B2,
               'weight_decay': WEIGHT_DECAY},
              reference='Chen et al. 2023 (NeurIPS); optax.lion')
@@ -54,12 +56,22 @@ def schedule_free_adamw(*, learning_rate: LearningRate, b1: Any, b2: Any, eps: A
                                            weight_decay=weight_decay)
 
 
-SCHEDULE_FREE_ADAMW = Entry(
+def schedule_free_eval_params(opt_state: optax.OptState, params: optax.Params) -> optax.Params:
+  """The average x of the ScheduleFreeState wherever it sits in `opt_state` (under chain,
+  inject_hyperparams, apply_if_finite, MultiSteps, ...)."""
+  state = find_state(opt_state, optax.contrib.ScheduleFreeState)
+  if state is None:
+    raise ValueError('no ScheduleFreeState in this optimizer state: it was not built by '
+                     'schedule_free_adamw')
+  return optax.contrib.schedule_free_eval_params(state, params)
+
+
+SCHEDULE_FREE_ADAMW = OptimizerSpec(
     'schedule_free_adamw', schedule_free_adamw,
     {'learning_rate': 2.5e-3, 'b1': 0.9, 'b2': 0.999, 'eps': 1e-8, 'weight_decay': 0.0},
     {'learning_rate': LR, 'b1': B1, 'b2': B2},
     reference='Defazio et al. 2024 (NeurIPS); optax.contrib.schedule_free_adamw',
-    eval_params=optax.contrib.schedule_free_eval_params)
+    eval_params=schedule_free_eval_params)
 
 
 def prodigy(*, learning_rate: LearningRate, b1: Any, b2: Any, eps: Any, weight_decay: Any
@@ -69,7 +81,7 @@ def prodigy(*, learning_rate: LearningRate, b1: Any, b2: Any, eps: Any, weight_d
   return optax.contrib.prodigy(learning_rate, betas=(b1, b2), eps=eps, weight_decay=weight_decay)
 
 
-PRODIGY = Entry('prodigy', prodigy,
+PRODIGY = OptimizerSpec('prodigy', prodigy,
                 {'learning_rate': 1.0, 'b1': 0.9, 'b2': 0.999, 'eps': 1e-8, 'weight_decay': 0.0},
                 {'learning_rate': LogUniform(1e-1, 1e1), 'b1': B1, 'b2': B2},
                 reference='Mishchenko & Defazio 2024 (ICML); optax.contrib.prodigy')
@@ -82,7 +94,7 @@ def adopt(*, learning_rate: LearningRate, b1: Any, b2: Any, eps: Any
   return optax.contrib.adopt(learning_rate, b1, b2, eps)
 
 
-ADOPT = Entry('adopt', adopt, {'learning_rate': 1e-3, 'b1': 0.9, 'b2': 0.9999, 'eps': 1e-6},
+ADOPT = OptimizerSpec('adopt', adopt, {'learning_rate': 1e-3, 'b1': 0.9, 'b2': 0.9999, 'eps': 1e-6},
               {'learning_rate': LR, 'b1': B1, 'b2': LogUniform(0.8, 0.9999)},
               reference='Taniguchi et al. 2024 (NeurIPS); optax.contrib.adopt')
 
@@ -114,7 +126,7 @@ def muon(*, learning_rate: LearningRate, b1: Any, weight_decay: Any, adam_lr_rat
                             muon_weight_dimension_numbers=_muon_dimension_numbers)
 
 
-MUON = Entry('muon', muon,
+MUON = OptimizerSpec('muon', muon,
              {'learning_rate': 0.02, 'b1': 0.95, 'weight_decay': 0.0, 'adam_lr_ratio': 0.05},
              {'learning_rate': LR, 'b1': B1},
              reference='Jordan et al. 2024 (github.com/KellerJordan/Muon); optax.contrib.muon')
@@ -131,7 +143,7 @@ def adamax(*, learning_rate: LearningRate, b1: Any, b2: Any, eps: Any
   return optax.adamax(learning_rate, b1, b2, eps)
 
 
-ADAMAX = Entry('adamax', adamax, {'learning_rate': 2e-3, 'b1': 0.9, 'b2': 0.999, 'eps': 1e-8},
+ADAMAX = OptimizerSpec('adamax', adamax, {'learning_rate': 2e-3, 'b1': 0.9, 'b2': 0.999, 'eps': 1e-8},
                {'learning_rate': LR, 'b1': B1, 'b2': B2},
                reference='Kingma & Ba 2015 (ICLR), Algorithm 2; optax.adamax')
 
@@ -142,7 +154,7 @@ def yogi(*, learning_rate: LearningRate, b1: Any, b2: Any, eps: Any
   return optax.yogi(learning_rate, b1, b2, eps)
 
 
-YOGI = Entry('yogi', yogi, {'learning_rate': 1e-2, 'b1': 0.9, 'b2': 0.999, 'eps': 1e-3},
+YOGI = OptimizerSpec('yogi', yogi, {'learning_rate': 1e-2, 'b1': 0.9, 'b2': 0.999, 'eps': 1e-3},
              {'learning_rate': LR, 'b1': B1, 'b2': B2},
              reference='Zaheer et al. 2018 (NeurIPS); optax.yogi (defaults as published)')
 
@@ -154,7 +166,7 @@ def lamb(*, learning_rate: LearningRate, b1: Any, b2: Any, eps: Any, weight_deca
   return optax.lamb(learning_rate, b1, b2, eps, weight_decay=weight_decay)
 
 
-LAMB = Entry('lamb', lamb,
+LAMB = OptimizerSpec('lamb', lamb,
              {'learning_rate': 1e-3, 'b1': 0.9, 'b2': 0.999, 'eps': 1e-6, 'weight_decay': 0.0},
              {'learning_rate': LR, 'b1': B1, 'b2': B2},
              reference='You et al. 2020 (ICLR); optax.lamb')
@@ -167,7 +179,7 @@ def novograd(*, learning_rate: LearningRate, b1: Any, b2: Any, eps: Any, weight_
   return optax.novograd(learning_rate, b1, b2, eps, weight_decay=weight_decay)
 
 
-NOVOGRAD = Entry('novograd', novograd,
+NOVOGRAD = OptimizerSpec('novograd', novograd,
                  {'learning_rate': 1e-3, 'b1': 0.9, 'b2': 0.25, 'eps': 1e-6, 'weight_decay': 0.0},
                  {'learning_rate': LR, 'b1': B1},
                  reference='Ginsburg et al. 2019 (arXiv 1905.11286); optax.novograd')
@@ -181,7 +193,7 @@ def lars(*, learning_rate: LearningRate, rho: Any, weight_decay: Any, trust_coef
                     trust_coefficient=trust_coefficient, momentum=rho)
 
 
-LARS = Entry('lars', lars,
+LARS = OptimizerSpec('lars', lars,
              {'learning_rate': 1.0, 'rho': 0.9, 'weight_decay': 0.0, 'trust_coefficient': 1e-3},
              {'learning_rate': LR, 'rho': OneMinusLogUniform(1e-4, 1.0)},
              ranges={'trust_coefficient': Range(0.0, low_inclusive=False)},
@@ -189,11 +201,12 @@ LARS = Entry('lars', lars,
 
 
 def sign_sgd(*, learning_rate: LearningRate) -> optax.GradientTransformation:
-  """signSGD (Bernstein et al. 2018), optax.sign_sgd: theta -= lr sign(g)."""
-  return optax.sign_sgd(learning_rate)
+  """signSGD (Bernstein et al. 2018), optax.sign_sgd: theta -= lr sign(g). The state counts
+  the steps (optax's is empty, which orbax cannot save alone)."""
+  return optax.chain(transforms.count_steps(), optax.sign_sgd(learning_rate))
 
 
-SIGN_SGD = Entry('sign_sgd', sign_sgd, {'learning_rate': 1e-3}, {'learning_rate': LR},
+SIGN_SGD = OptimizerSpec('sign_sgd', sign_sgd, {'learning_rate': 1e-3}, {'learning_rate': LR},
                  reference='Bernstein et al. 2018 (ICML); optax.sign_sgd')
 
 
@@ -204,10 +217,10 @@ def madgrad(*, learning_rate: LearningRate, rho: Any, eps: Any, weight_decay: An
   return optax.contrib.madgrad(learning_rate, momentum=rho, weight_decay=weight_decay, eps=eps)
 
 
-MADGRAD = Entry('madgrad', madgrad,
+MADGRAD = OptimizerSpec('madgrad', madgrad,
                 {'learning_rate': 1e-2, 'rho': 0.9, 'eps': 1e-6, 'weight_decay': 0.0},
                 {'learning_rate': LR, 'rho': OneMinusLogUniform(1e-4, 1.0)},
                 reference='Defazio & Jelassi 2021 (arXiv 2101.11075); optax.contrib.madgrad')
 
-ENTRIES: tuple[Entry, ...] = (ADAMW, LION, SCHEDULE_FREE_ADAMW, PRODIGY, ADOPT, MUON, ADAMAX,
+SPECS: tuple[OptimizerSpec, ...] = (ADAMW, LION, SCHEDULE_FREE_ADAMW, PRODIGY, ADOPT, MUON, ADAMAX,
                               YOGI, LAMB, NOVOGRAD, LARS, SIGN_SGD, MADGRAD)

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxbench.optimizers.entry import Range, check_value
+from jaxbench.optimizers.spec import Range, check_value
 
 ArrayLike = jax.typing.ArrayLike
 

@@ -193,3 +193,144 @@ def scale_by_adabound(base_learning_rate: ArrayLike, b1: ArrayLike = 0.9, b2: Ar
     return direction, ScaleByAdaBoundState(count=count, mu=mu, nu=nu, nu_max=nu_max)
 
   return optax.GradientTransformation(init_fn, update_fn)
+
+
+# ---------------------------------------------------------------------------------------------
+# RAdam and AdaBelief with the RAdam rectification, constants in float32.
+# ---------------------------------------------------------------------------------------------
+
+
+def _sma(b2: ArrayLike, count: chex.Array) -> tuple[chex.Array, chex.Array]:
+  """(rho_inf, rho_t) of Liu et al. in float32.
+
+  b2 is cast to float32 first, whether it is a Python float or a traced array: optax computes
+  rho_inf in float64 for a concrete b2 and in float32 for a traced one (0.999 and float32(0.999)
+  give rho_inf 1999 and 1999.03), so its concrete and traced builds drift apart by ~1e-4. Here
+  both take the float32 value, which is also what the engine's traced per-run arrays hold.
+  """
+  b2 = jnp.asarray(b2, jnp.float32)
+  rho_inf = 2.0 / (1.0 - b2) - 1.0
+  b2_power = _power(b2, count)
+  step = count.astype(jnp.float32)
+  return rho_inf, rho_inf - 2.0 * step * b2_power / (1.0 - b2_power)
+
+
+def _rectifier(rho_inf: chex.Array, rho: chex.Array) -> chex.Array:
+  """r_t = sqrt((rho_t-4)(rho_t-2) rho_inf / ((rho_inf-4)(rho_inf-2) rho_t)); 0 where rho_t <= 4
+  (where it is never used: the threshold is >= 4), so no NaN is ever computed."""
+  ratio = (rho - 4.0) * (rho - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho)
+  return jnp.sqrt(jnp.maximum(ratio, 0.0))
+
+
+def scale_by_radam(b1: ArrayLike = 0.9, b2: ArrayLike = 0.999, eps: ArrayLike = 1e-7,
+                   threshold: ArrayLike = 5.0, *, pinned_step: bool = False
+                   ) -> optax.GradientTransformation:
+  """Rectified Adam (Liu et al. 2020), optax.scale_by_radam's update with float32 constants:
+
+      m_hat = m / (1-b1^t);  v_hat = v / (1-b2^t)
+      direction = r_t m_hat / (sqrt(v_hat) + eps)   if rho_t >= threshold
+                  m_hat                             otherwise (un-adapted momentum)
+
+  `pinned_step=True` computes every step as step t = 1 (rho_1 = 1, so always m / (1 - b1)):
+  what a TF1 RAdam does when a wrapper calls its per-variable update but never its `_finish`,
+  which is where the step and the beta powers advance (see lookahead.lookahead_tf1). The state
+  is optax's ScaleByAdamState(count, mu, nu); its count still counts the steps taken.
+  """
+
+  def init_fn(params: optax.Params) -> optax.ScaleByAdamState:
+    return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32),
+                                  mu=jax.tree.map(jnp.zeros_like, params),
+                                  nu=jax.tree.map(jnp.zeros_like, params))
+
+  def update_fn(updates, state, params=None):
+    del params
+    count = _increment(state.count)
+    step = jnp.ones_like(count) if pinned_step else count
+    mu = _ema(updates, state.mu, b1, 1)
+    nu = _ema(updates, state.nu, b2, 2)
+    rho_inf, rho = _sma(b2, step)
+    rectifier = _rectifier(rho_inf, rho)
+    mu_correction = 1 - _power(b1, step)
+    nu_correction = 1 - _power(b2, step)
+    adapted = rho >= threshold
+
+    def direction(m, v):
+      m_hat = m / mu_correction
+      rectified = rectifier * m_hat / (jnp.sqrt(v / nu_correction) + eps)
+      return jnp.where(adapted, rectified, m_hat).astype(m.dtype)
+
+    return (jax.tree.map(direction, mu, nu),
+            optax.ScaleByAdamState(count=count, mu=mu, nu=nu))
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+def scale_by_adabelief(b1: ArrayLike = 0.9, b2: ArrayLike = 0.999, eps: ArrayLike = 1e-14,
+                       threshold: ArrayLike = 5.0, *, rectify: bool = True
+                       ) -> optax.GradientTransformation:
+  """AdaBelief as the authors' TensorFlow package computes it (adabelief_tf 0.2.x,
+  `AdaBeliefOptimizer._resource_apply_dense`; defaults rectify=True, sma_threshold=5.0):
+
+      m = b1 m + (1-b1) g;          m_hat = m / (1-b1^t)
+      s = b2 s + (1-b2) (g - m)^2 + eps        (eps added to s itself, every step; m is the new m)
+      s_hat = sqrt(s / (1-b2^t))
+      rectify=True:  direction = r_t m_hat / (s_hat + eps)   if rho_t >= threshold
+                                 m_hat                       otherwise (un-adapted momentum)
+      rectify=False: direction = m_hat / (s_hat + eps)       (= optax.scale_by_belief with
+                                                                eps_root = eps)
+  with RAdam's rho_inf = 2/(1-b2) - 1, rho_t = rho_inf - 2 t b2^t / (1-b2^t) and r_t (see
+  _rectifier); with b2 = 0.999 the first five steps are un-adapted. The state is optax's
+  ScaleByBeliefState(count, mu, nu).
+  """
+
+  def init_fn(params: optax.Params) -> optax.ScaleByBeliefState:
+    return optax.ScaleByBeliefState(count=jnp.zeros([], jnp.int32),
+                                    mu=jax.tree.map(jnp.zeros_like, params),
+                                    nu=jax.tree.map(jnp.zeros_like, params))
+
+  def update_fn(updates, state, params=None):
+    del params
+    count = _increment(state.count)
+    mu = _ema(updates, state.mu, b1, 1)
+    prediction_error = jax.tree.map(lambda g, m: g - m, updates, mu)
+    nu = jax.tree.map(lambda e, s: (b2 * s + (1 - b2) * e**2 + eps).astype(s.dtype),
+                      prediction_error, state.nu)
+    mu_correction = 1 - _power(b1, count)
+    nu_correction = 1 - _power(b2, count)
+    rho_inf, rho = _sma(b2, count)
+    rectifier = _rectifier(rho_inf, rho) if rectify else 1.0
+    adapted = (rho >= threshold) if rectify else True
+
+    def direction(m, s):
+      m_hat = m / mu_correction
+      scaled = rectifier * m_hat / (jnp.sqrt(s / nu_correction) + eps)
+      return jnp.where(adapted, scaled, m_hat).astype(m.dtype)
+
+    return (jax.tree.map(direction, mu, nu),
+            optax.ScaleByBeliefState(count=count, mu=mu, nu=nu))
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+# ---------------------------------------------------------------------------------------------
+# A step counter (so that no optimizer's state is empty).
+# ---------------------------------------------------------------------------------------------
+
+
+class CountState(NamedTuple):
+  count: chex.Array  # int32 number of steps taken
+
+
+def count_steps() -> optax.GradientTransformation:
+  """Passes the updates through and counts the steps. Plain SGD's state would otherwise be an
+  empty tuple, which orbax refuses to save on its own ("Found empty item")."""
+
+  def init_fn(params: optax.Params) -> CountState:
+    del params
+    return CountState(count=jnp.zeros([], jnp.int32))
+
+  def update_fn(updates, state, params=None):
+    del params
+    return updates, CountState(count=_increment(state.count))
+
+  return optax.GradientTransformation(init_fn, update_fn)

@@ -1,22 +1,28 @@
-"""`python -m jaxbench.schedules [--plot FILE.svg]`: list every schedule, or draw them all.
+"""`python -m jaxbench.schedules [--plot FILE.{svg,png,pdf}]`: list every schedule, or draw them.
 
-The figure is a hand-written SVG (one small panel per schedule, learning rate over base rate
-against epochs at its default parameters), so it needs no plotting library.
+The figure is drawn with matplotlib, one small panel per schedule (learning rate over base rate
+against epochs, at its default parameters); the file's extension chooses the format. Each curve
+carries the SVG id `schedule-<name>`, so tools can find it in the file.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
-from xml.sax.saxutils import escape
 
 import jax
 import jax.numpy as jnp
-import numpy as np
+import matplotlib
 
-from jaxbench import schedules
+matplotlib.use("Agg")  # files only; never a window
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
-_PANEL_W, _PANEL_H, _PAD, _COLUMNS = 240, 150, 28, 4
+from jaxbench import schedules  # noqa: E402
+from jaxbench.errors import ConfigError  # noqa: E402
+
+_COLUMNS = 4
 
 
 def curves(num_epochs: int, steps_per_epoch: int) -> dict[str, np.ndarray]:
@@ -26,46 +32,53 @@ def curves(num_epochs: int, steps_per_epoch: int) -> dict[str, np.ndarray]:
           for name in schedules.names()}
 
 
-def svg(num_epochs: int, steps_per_epoch: int) -> str:
-  """The figure as SVG text."""
+def figure(num_epochs: int, steps_per_epoch: int):
+  """The figure: a grid of panels, x in epochs, y = lr / base lr."""
   data = curves(num_epochs, steps_per_epoch)
   rows = -(-len(data) // _COLUMNS)
-  width, height = _COLUMNS * _PANEL_W, rows * _PANEL_H
-  parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'font-family="sans-serif" font-size="11">',
-           f'<rect width="{width}" height="{height}" fill="white"/>']
-  for i, (name, values) in enumerate(data.items()):
-    x0, y0 = (i % _COLUMNS) * _PANEL_W + _PAD, (i // _COLUMNS) * _PANEL_H + _PAD
-    w, h = _PANEL_W - 1.5 * _PAD, _PANEL_H - 2 * _PAD
-    top = max(1.0, float(values.max()))
-    xs = x0 + w * np.arange(len(values)) / max(len(values) - 1, 1)
-    ys = y0 + h * (1.0 - values / top)
-    points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys))
+  fig, axes = plt.subplots(rows, _COLUMNS, figsize=(3.2 * _COLUMNS, 2.2 * rows), squeeze=False)
+  for ax, (name, values) in zip(axes.flat, data.items()):
+    epochs = np.arange(len(values)) / steps_per_epoch
+    line, = ax.plot(epochs, values, lw=1.2)
+    line.set_gid(f"schedule-{name}")
     kind = "paper, per epoch" if name in schedules.paper_names() else "per step"
-    parts += [
-        f'<text x="{x0}" y="{y0 - 8}" font-weight="bold">{escape(name)} '
-        f'<tspan font-weight="normal" fill="#666">({kind})</tspan></text>',
-        f'<rect x="{x0}" y="{y0}" width="{w:.1f}" height="{h:.1f}" fill="none" stroke="#bbb"/>',
-        f'<polyline points="{points}" fill="none" stroke="#1f77b4" stroke-width="1.2"/>',
-        f'<text x="{x0 - 3}" y="{y0 + 4}" text-anchor="end" fill="#666">{top:g}</text>',
-        f'<text x="{x0 - 3}" y="{y0 + h + 4}" text-anchor="end" fill="#666">0</text>',
-        f'<text x="{x0 + w:.1f}" y="{y0 + h + 13:.1f}" text-anchor="end" fill="#666">'
-        f'{num_epochs} epochs</text>',
-    ]
-  parts.append("</svg>")
-  return "\n".join(parts) + "\n"
+    ax.set_title(f"{name} ({kind})", fontsize=9)
+    ax.set_ylim(bottom=0)
+    ax.tick_params(labelsize=7)
+  for ax in axes.flat[len(data):]:
+    ax.set_visible(False)
+  fig.supxlabel("epoch")
+  fig.supylabel("learning rate / base rate")
+  fig.tight_layout()
+  return fig
+
+
+def plot(path: str, num_epochs: int, steps_per_epoch: int) -> None:
+  fmt = os.path.splitext(path)[1].lstrip(".").lower()
+  supported = sorted(plt.gcf().canvas.get_supported_filetypes())
+  plt.close("all")
+  if fmt not in supported:
+    raise ConfigError(f"--plot {path!r}: unknown image format {fmt!r}; valid extensions: "
+                      f"{', '.join(supported)}")
+  fig = figure(num_epochs, steps_per_epoch)
+  fig.savefig(path, format=fmt, dpi=110)
+  plt.close(fig)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
   parser = argparse.ArgumentParser(prog="python -m jaxbench.schedules",
                                    description="List or plot the learning-rate schedules.")
-  parser.add_argument("--plot", metavar="FILE.svg", help="write a figure of every schedule")
+  parser.add_argument("--plot", metavar="FILE.svg",
+                      help="write a figure of every schedule; the extension (svg, png, pdf, "
+                      "...) chooses the format")
   parser.add_argument("--num-epochs", type=int, default=100)
   parser.add_argument("--steps-per-epoch", type=int, default=20)
   args = parser.parse_args(argv)
   if args.plot:
-    with open(args.plot, "w", encoding="utf-8") as f:
-      f.write(svg(args.num_epochs, args.steps_per_epoch))
+    try:
+      plot(args.plot, args.num_epochs, args.steps_per_epoch)
+    except ConfigError as error:
+      parser.error(str(error))
     print(f"wrote {args.plot}: {len(schedules.names())} schedules, T = {args.num_epochs} epochs")
     return 0
   for name in schedules.names():

@@ -1,8 +1,9 @@
 """Random search of the tuning protocol: search-space distributions, the common-random-number
 sampler, budgets and the choice of the best trial (SPEC sections 3 and 5).
 
-This package must not import jaxbench.optimizers at module level (the optimizer registry
-imports jaxbench.tuning.space); `sample_trials('adam', ...)` looks the space up lazily.
+A leaf: it never imports jaxbench.optimizers (the optimizer registry imports
+jaxbench.tuning.space for its search spaces). Callers look a space up
+(`optimizers.search_space(name)`) and pass it in.
 """
 from jaxbench.tuning.sampler import NARROW_FACTOR
 from jaxbench.tuning.sampler import NARROW_NAME

@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from jaxbench.errors import ConfigError
 from jaxbench.tuning import space as space_lib
 
 Space = Mapping[str, space_lib.Distribution]
@@ -43,7 +44,7 @@ def name_key(name: str) -> int:
 
 def _check_index(what: str, value: int) -> int:
   if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-    raise ValueError(f"{what}={value!r} must be an integer >= 0")
+    raise ConfigError(f"{what}={value!r} must be an integer >= 0")
   return int(value)
 
 
@@ -52,7 +53,7 @@ def uniform(trial: int, name: str, base_seed: int = 42) -> float:
   trial = _check_index("trial", trial)
   base_seed = _check_index("base_seed", base_seed)
   if not isinstance(name, str) or not name:
-    raise ValueError(f"hyperparameter name {name!r} must be a non-empty string")
+    raise ConfigError(f"hyperparameter name {name!r} must be a non-empty string")
   seed = np.random.SeedSequence([base_seed, trial, name_key(name)])
   return float(np.random.Generator(np.random.PCG64(seed)).random())
 
@@ -60,7 +61,7 @@ def uniform(trial: int, name: str, base_seed: int = 42) -> float:
 def _value(distribution, u: float):
   if not isinstance(distribution, _DISTRIBUTIONS):
     valid = [d.__name__ for d in _DISTRIBUTIONS]
-    raise ValueError(f"unsupported distribution {distribution!r}; valid choices: {valid}")
+    raise ConfigError(f"unsupported distribution {distribution!r}; valid choices: {valid}")
   value = distribution.transform(u)
   return int(value) if isinstance(distribution, space_lib.IntUniform) else float(value)
 
@@ -74,25 +75,26 @@ def narrowed_space(space: Space, center: float, factor: float = NARROW_FACTOR,
                    name: str = NARROW_NAME) -> dict[str, space_lib.Distribution]:
   """The space with `name`'s log-range cut to [center / factor, center * factor] (clipped)."""
   if name not in space:
-    raise ValueError(f"cannot narrow {name!r}: not in the space; valid choices: {sorted(space)}")
+    raise ConfigError(f"cannot narrow {name!r}: not in the space; valid choices: {sorted(space)}")
   dist = space[name]
   if not isinstance(dist, space_lib.LogUniform):
-    raise ValueError(f"cannot narrow {name!r}: {dist!r} is not a LogUniform")
+    raise ConfigError(f"cannot narrow {name!r}: {dist!r} is not a LogUniform")
   return {**space, name: dist.narrowed(float(center), float(factor))}
 
 
-def _resolve_space(space_or_optimizer: Space | str) -> Space:
-  if isinstance(space_or_optimizer, str):
-    from jaxbench import optimizers  # lazy: the registry imports jaxbench.tuning.space
-    return optimizers.search_space(space_or_optimizer)
-  return space_or_optimizer
+def _check_space(space: Space) -> Space:
+  if not isinstance(space, Mapping):
+    raise ConfigError(
+        f"search space {space!r} must be a mapping name -> distribution (e.g. "
+        "jaxbench.optimizers.search_space('adam')); tuning never looks optimizers up itself")
+  return space
 
 
-def sample_trials(space_or_optimizer: Space | str, num_trials: int, base_seed: int = 42,
+def sample_trials(space: Space, num_trials: int, base_seed: int = 42,
                   narrow_from: float | Mapping[str, Any] | None = None, *,
                   narrow_start: int | None = NARROW_START, narrow_factor: float = NARROW_FACTOR,
                   narrow_name: str = NARROW_NAME) -> list[dict[str, Any]]:
-  """Trials 0, ..., num_trials - 1 of the random search over a space (or a registry name).
+  """Trials 0, ..., num_trials - 1 of the random search over a space (name -> distribution).
 
   narrow_from: the best value of `narrow_name` among the first `narrow_start` trials (or that
     trial's hyperparameter dict); required when num_trials > narrow_start, ignored otherwise.
@@ -101,13 +103,13 @@ def sample_trials(space_or_optimizer: Space | str, num_trials: int, base_seed: i
     u as before; every other hyperparameter is drawn as in the other trials.
   narrow_start=None: no narrowing (every trial draws from the full space).
   """
-  space = _resolve_space(space_or_optimizer)
+  space = _check_space(space)
   num_trials = _check_index("num_trials", num_trials)
   narrowing = narrow_start is not None and num_trials > narrow_start
   narrow = None
   if narrowing:
     if narrow_from is None:
-      raise ValueError(
+      raise ConfigError(
           f"num_trials={num_trials} > narrow_start={narrow_start}: pass narrow_from (the best "
           f"{narrow_name!r} of the first {narrow_start} trials, or that trial's dict), or "
           "narrow_start=None to draw every trial from the full range")
@@ -130,10 +132,10 @@ def best_trial(final_metric: Sequence[float | None], metric: str,
   """
   mode = next((m for m in _MODES if metric == m or metric.endswith("_" + m)), None)
   if mode is None:
-    raise ValueError(f"metric={metric!r}; valid choices: 'loss', 'accuracy' (or '<split>_loss', "
+    raise ConfigError(f"metric={metric!r}; valid choices: 'loss', 'accuracy' (or '<split>_loss', "
                      "'<split>_accuracy')")
   if diverged is not None and len(diverged) != len(final_metric):
-    raise ValueError(f"diverged has {len(diverged)} entries for {len(final_metric)} trials")
+    raise ConfigError(f"diverged has {len(diverged)} entries for {len(final_metric)} trials")
   candidates = [
       (float(value), index) for index, value in enumerate(final_metric)
       if value is not None and math.isfinite(float(value))

@@ -9,12 +9,14 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from jaxbench.errors import ConfigError
+
 
 def _check_bounds(kind: str, low, high, positive: bool) -> None:
   if not (math.isfinite(low) and math.isfinite(high) and low < high):
-    raise ValueError(f"{kind}(low={low!r}, high={high!r}): need finite low < high")
+    raise ConfigError(f"{kind}(low={low!r}, high={high!r}): need finite low < high")
   if positive and low <= 0:
-    raise ValueError(f"{kind}(low={low!r}, high={high!r}): low must be > 0 (log scale)")
+    raise ConfigError(f"{kind}(low={low!r}, high={high!r}): low must be > 0 (log scale)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,9 +30,9 @@ class LogUniform:
   def narrowed(self, center: float, factor: float) -> "LogUniform":
     """[center / factor, center * factor] clipped to [low, high] (trials 51-75 of the protocol)."""
     if not factor > 1:
-      raise ValueError(f"narrowing factor={factor!r} must be > 1")
+      raise ConfigError(f"narrowing factor={factor!r} must be > 1")
     if not self.low <= center <= self.high:
-      raise ValueError(f"narrowing center={center!r} lies outside [{self.low:g}, {self.high:g}]")
+      raise ConfigError(f"narrowing center={center!r} lies outside [{self.low:g}, {self.high:g}]")
     return LogUniform(max(self.low, center / factor), min(self.high, center * factor))
 
   def transform(self, u: float) -> float:
@@ -70,7 +72,7 @@ class IntUniform:
 
   def __post_init__(self):
     if int(self.low) != self.low or int(self.high) != self.high or self.low > self.high:
-      raise ValueError(f"IntUniform(low={self.low!r}, high={self.high!r}): need integers "
+      raise ConfigError(f"IntUniform(low={self.low!r}, high={self.high!r}): need integers "
                        "low <= high")
 
   def transform(self, u: float) -> int:

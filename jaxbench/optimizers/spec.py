@@ -1,4 +1,4 @@
-"""What one registered optimizer is: builder, defaults, search space, valid ranges.
+"""What one registered optimizer is (`OptimizerSpec`): builder, defaults, search space, ranges.
 
 Hyperparameter names are shared across optimizers so that common random numbers (SPEC section 3)
 pair them up: trial i draws the same u for `learning_rate` of adam and of sgd, for `b1` of adam
@@ -19,6 +19,7 @@ and of radam, and so on. The shared names:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import types
 from typing import Any, Callable, Mapping
@@ -27,6 +28,7 @@ import jax
 import numpy as np
 import optax
 
+from jaxbench.errors import ConfigError
 from jaxbench.tuning import space
 
 
@@ -82,35 +84,61 @@ def is_traced(value: Any) -> bool:
 
 
 @dataclasses.dataclass(frozen=True)
-class Entry:
-  """One registered optimizer. `builder(**hyperparams)` receives every hyperparameter."""
+class OptimizerSpec:
+  """One registered optimizer: what `optimizers.get(name, ...)` builds and how it is tuned.
+
+  builder(**hyperparams) -> optax.GradientTransformation receives every hyperparameter of
+    `defaults` as a keyword (learning_rate may be a float, a traced array or a schedule
+    count -> lr; the others floats or traced arrays); a builder that also declares a
+    `base_learning_rate` keyword receives the run's base rate (None when not given).
+  defaults: the one-shot value of every hyperparameter (non-numeric options such as `form` are
+    listed in `choices`).
+  search_space: name -> jaxbench.tuning.space distribution, for the tuned ones.
+  ranges: valid ranges by name where RANGES (shared by name) has none or another one.
+  eval_params(opt_state, params) -> the parameters to evaluate; None means params themselves.
+  """
   name: str
   builder: Callable[..., optax.GradientTransformation]
   defaults: Mapping[str, Any]
   search_space: Mapping[str, space.Distribution]
-  reference: str
+  reference: str = ''
   paper: bool = False  # one of the fifteen of the Crowded Valley study
   choices: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
   ranges: Mapping[str, Range] = dataclasses.field(default_factory=dict)
-  # (opt_state, params) -> the parameters to evaluate; None means params themselves.
   eval_params: Callable[[optax.OptState, optax.Params], optax.Params] | None = None
 
   def __post_init__(self):
-    for hp in self.search_space:
+    if not isinstance(self.name, str) or not self.name:
+      raise ConfigError(f'an optimizer name must be a non-empty string, got {self.name!r}')
+    if not callable(self.builder):
+      raise ConfigError(f'{self.name}: builder {self.builder!r} is not callable')
+    if 'learning_rate' not in self.defaults:
+      raise ConfigError(f'{self.name}: defaults need a learning_rate (every optimizer tunes it '
+                        f'under that name); got {sorted(self.defaults)}')
+    for hp, distribution in self.search_space.items():
       if hp not in self.defaults:
-        raise ValueError(f'{self.name}: search-space hyperparameter {hp!r} has no default')
+        raise ConfigError(f'{self.name}: search-space hyperparameter {hp!r} has no default')
+      if not isinstance(distribution, space.Distribution):
+        raise ConfigError(f'{self.name}: search space of {hp!r} is {distribution!r}, not a '
+                          'jaxbench.tuning.space distribution')
     for hp in self.defaults:
       if hp not in self.choices and self.range_of(hp) is None:
-        raise ValueError(f'{self.name}: hyperparameter {hp!r} has no valid range')
+        raise ConfigError(f'{self.name}: hyperparameter {hp!r} has no valid range; give one in '
+                          f'ranges= (shared ranges exist for {sorted(RANGES)})')
+
+  @property
+  def takes_base_learning_rate(self) -> bool:
+    """Whether the builder declares `base_learning_rate` (AdaBound's bounds need it)."""
+    return 'base_learning_rate' in inspect.signature(self.builder).parameters
 
   def range_of(self, hp: str) -> Range | None:
     return self.ranges.get(hp, RANGES.get(hp))
 
   def check(self, hp: str, value: Any) -> None:
-    """Raises ValueError naming the bad value and the valid choices/range."""
+    """Raises ConfigError naming the bad value and the valid choices/range."""
     if hp in self.choices:
       if value not in self.choices[hp]:
-        raise ValueError(f'{self.name}: {hp}={value!r} is not one of {list(self.choices[hp])}')
+        raise ConfigError(f'{self.name}: {hp}={value!r} is not one of {list(self.choices[hp])}')
       return
     if hp == 'learning_rate' and callable(value):
       return  # a schedule count -> lr; the schedules module validates its own parameters
@@ -118,12 +146,13 @@ class Entry:
 
 
 def check_value(owner: str, hp: str, value: Any, valid: Range) -> None:
-  """ValueError naming `owner`, the bad value and the valid range; traced values pass."""
+  """ConfigError (a ValueError) naming `owner`, the bad value and the valid range; traced values
+  pass."""
   if is_traced(value):
     return
   try:
     array = np.asarray(value, dtype=np.float64)
   except (TypeError, ValueError):
-    raise ValueError(f'{owner}: {hp}={value!r} is not a number; expected {valid}') from None
+    raise ConfigError(f'{owner}: {hp}={value!r} is not a number; expected {valid}') from None
   if np.isnan(array).any() or not valid.contains(array):
-    raise ValueError(f'{owner}: {hp}={value!r} is out of range; expected {valid}')
+    raise ConfigError(f'{owner}: {hp}={value!r} is out of range; expected {valid}')

@@ -5,22 +5,19 @@ after another, logging the mini-batch loss every `train_log_interval` (10) steps
 This is that loop, with the data already in memory (8 synthetic batches of the true shapes,
 cycled), so the baseline is the loop's compute and nothing else — a conservative (fast) baseline.
 
-  python benchmarks/torch_loop.py --problems=fmnist_2c2d,quadratic_deep --seconds=5 --num_runs=1,10
+  python -m jaxbench.benchmarking.torch_loop --problems=fmnist_2c2d,quadratic_deep --seconds=5 --num_runs=1,10
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 from typing import Optional
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import torch_models  # noqa: E402
+from jaxbench.benchmarking import torch_models
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 

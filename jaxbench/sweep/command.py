@@ -1,0 +1,139 @@
+"""The sweep command (flags and main): `python -m jaxbench.sweep --config=experiments/crowded_valley.py`.
+
+  --config.problems=a,b --config.optimizers=... --config.budgets=oneshot,small ...  (any key)
+  --num_shards=N --shard_index=i   this process's share of the work units (deterministic)
+  --dry_run                        print the plan and a calibrated time estimate; store nothing
+  --status                         print the selections and test metrics found so far; run nothing
+  --engine=ray [--ray_address=auto|host:port]   run the units as Ray tasks (jaxbench.cluster)
+
+Expected failures (`jaxbench.errors.JaxbenchError`) print one line; anything else keeps its
+traceback.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Optional, Sequence
+
+import jax
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from jaxbench import problems
+from jaxbench.data import generated, loader, text
+from jaxbench.errors import JaxbenchError
+from jaxbench.sweep import calibrate, driver, plan as plan_lib, study as study_lib
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Study config file (experiments/crowded_valley*.py).", lock_config=True)
+_NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "Number of processes sharing the study.")
+_SHARD_INDEX = flags.DEFINE_integer("shard_index", 0, "This process's shard, 0..num_shards-1.")
+_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the plan and time estimate; run nothing.")
+_STATUS = flags.DEFINE_bool("status", False, "Print the study's selections so far; run nothing.")
+_CALIBRATE = flags.DEFINE_bool("calibrate", True, "Dry run: time each problem on this device.")
+_ENGINE = flags.DEFINE_enum("engine", "local", ["local", "ray"],
+                            "local: this process runs its shard; ray: a Ray cluster runs the units "
+                            "(pip install 'jaxbench[ray]'; jaxbench.cluster.ray_sweep).")
+_RAY_ADDRESS = flags.DEFINE_string("ray_address", None,
+                                   "--engine=ray: 'auto', host:port, or unset for a local cluster.")
+_RAY_CPUS = flags.DEFINE_float("ray_cpus_per_task", 1, "--engine=ray: CPU cores per task "
+                               "(clusters without GPUs).")
+
+
+def dry_run(study: study_lib.Study, calibrate_problems: bool = True, stream=None) -> dict:
+  """Prints (and returns) the plan: configurations, runs, steps and, calibrated, the time."""
+  stream = stream or sys.stdout
+  rows = plan_lib.plan(study)
+  units = len(study.units())
+  print(f"study: {len(study.problems)} problems x {len(study.optimizers)} optimizers x "
+        f"{len(study.schedules)} schedules = {units} work units; budgets "
+        f"{', '.join(study.budgets)}; {plan_lib.configurations(study)} configurations; "
+        f"{plan_lib.runs_per_unit(study)} runs per unit", file=stream)
+  device = jax.devices()[0]
+  total_seconds = 0.0
+  lines = []
+  for row in rows:
+    line = (f"  {row.problem:18s} units {row.units:4d}  runs {row.runs:6d}  steps/run "
+            f"{row.steps_per_run:7d}  run-steps {row.run_steps:.3e}")
+    if calibrate_problems:
+      training = study.training[row.problem]
+      chunk = driver.chunk_size(study, row.problem)
+      runs = min(chunk, plan_lib.runs_per_unit(study), 25)
+      result = calibrate.calibrate(row.problem, training.batch_size, runs,
+                                   strategy=study.strategy)
+      batches = plan_lib.plan(study, {row.problem: chunk})[study.problems.index(row.problem)]
+      evaluations = row.runs * (training.num_epochs + 1) * _eval_examples(row.problem, study)
+      seconds = (batches.batches * result.compile_seconds
+                 + row.run_steps * result.seconds_per_run_step
+                 + evaluations * result.seconds_per_eval_example)
+      total_seconds += seconds
+      line += (f"  chunk {chunk:5d}  compile {result.compile_seconds:6.1f} s  "
+               f"{result.seconds_per_run_step * 1e3:8.3f} ms/run-step (batch of {runs})  "
+               f"~{seconds / 3600:9.1f} h")
+    print(line, file=stream, flush=True)
+    lines.append(line)
+  runs = sum(r.runs for r in rows)
+  steps = sum(r.run_steps for r in rows)
+  print(f"total: {runs} runs (at most; budgets with the same winner share re-runs), "
+        f"{steps:.4e} training steps", file=stream)
+  if calibrate_problems:
+    print(f"estimated time on {device.device_kind} ({device.platform}), one device: "
+          f"{total_seconds / 3600:.1f} h; nothing was stored", file=stream)
+  return {"configurations": plan_lib.configurations(study), "runs": runs, "steps": steps,
+          "units": units, "seconds": total_seconds if calibrate_problems else None}
+
+
+def _eval_examples(problem: str, study: study_lib.Study) -> int:
+  """Examples of one evaluation pass (train_eval + valid + test), as the engine counts them."""
+  dataset = problems.get(problem).dataset
+  if dataset == "quadratic_deep":
+    return 3 * generated.QUADRATIC_SIZE
+  if dataset == "two_d":
+    return 3 * generated.TWO_D_SIZE
+  if dataset == "tolstoi":
+    test = loader.TOLSTOI_FULL_CHARS - plan_lib.train_size(problem, study)
+    return 2 * test // text.SEQ_LENGTH  # valid + test + the train_eval part, in sequences
+  size = loader.VALID_SIZES[dataset]
+  return 3 * (study.eval_size or size)
+
+
+def _main(argv) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if _CONFIG.value is None:
+    raise app.UsageError("--config=experiments/<study>.py is required")
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)
+  try:
+    config = _CONFIG.value.to_dict()
+    study = study_lib.from_config(config)
+    units = driver.shard_units(study.units(), _NUM_SHARDS.value, _SHARD_INDEX.value)
+    if _DRY_RUN.value:
+      dry_run(study, _CALIBRATE.value)
+      return
+    if _STATUS.value:
+      driver.print_summary(driver.summary(study))
+      return
+    del units
+    if _ENGINE.value == "ray":
+      # Loaded by name: Ray is an optional extra, and jaxbench.cluster sits above the sweep.
+      importlib.import_module("jaxbench.cluster.ray_sweep").run_study(
+          study, config, address=_RAY_ADDRESS.value, cpus_per_task=_RAY_CPUS.value)
+      driver.print_summary(driver.summary(study))
+      return
+    driver.run_study(study, config, num_shards=_NUM_SHARDS.value,
+                     shard_index=_SHARD_INDEX.value)
+    driver.print_summary(driver.summary(study))
+  except JaxbenchError as e:
+    raise SystemExit(f"jaxbench: error: {e}") from None
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+  """Entry point (`jaxbench sweep` passes its flags here); argv[0] is the program name."""
+  from jaxbench.train import xla_flags  # pylint: disable=import-outside-toplevel
+  xla_flags.apply()  # before the first computation initialises the backend
+  app.run(_main, argv=list(sys.argv if argv is None else argv))
+
+

@@ -1,0 +1,135 @@
+"""The reader: every published-record quirk (SPEC section 8), malformed and DeepOBS 1.1 records."""
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from jaxbench.analysis import load_epochs, load_runs, read_tree
+from jaxbench.analysis.synthetic import write_run
+from jaxbench.errors import RecordError
+
+PUBLISHED = os.path.join(os.path.dirname(__file__), "data", "published")
+
+
+def _write(path, record):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "w") as f:
+    json.dump(record, f)
+
+
+def _record(**changes):
+  record = {"testproblem": "p", "batch_size": 8, "num_epochs": 3, "random_seed": 42,
+            "l2_reg": None, "optimizer_name": "AdamOptimizer",
+            "optimizer_hyperparams": {"learning_rate": 0.001, "use_locking": False},
+            "training_params": {"lr_sched_epochs": None, "lr_sched_factors": None},
+            "train_losses": [5.0, 3.0, 2.0, 1.0], "valid_losses": [5.0, 3.0, 2.0, 1.0],
+            "test_losses": [5.0, 3.0, 2.0, 1.0], "minibatch_train_losses": [4.0, 4.0, 3.0]}
+  record.update(changes)
+  return record
+
+
+def test_published_records_names_hessian_draws_and_duplicates():
+  tree = read_tree(PUBLISHED)
+  runs = tree.runs.set_index("optimizer")
+  assert set(runs.index) == {"sgd", "adam"}
+  assert set(runs["budget"]) == {"oneshot"} and set(runs["schedule"]) == {"constant"}
+  # SPEC section 8: 353.4468 is draw 0; the Adam run's 347.36 is a later draw.
+  assert runs.loc["sgd", "instance"] == "draw 0"
+  assert runs.loc["adam", "instance"].startswith("other draw") and "347.36" in \
+      runs.loc["adam", "instance"]
+  # Every minibatch loss is logged twice in these files: 200 entries -> 100.
+  assert list(runs["duplicated_minibatch_losses"]) == [100, 100]
+  assert runs.loc["sgd", "final_test"] == pytest.approx(87.29810115269252)
+  assert "use_locking" not in runs.loc["adam", "hyperparams"]
+  assert set(tree.name_mapping["optimizer_folder"]) == {"AdamOptimizer",
+                                                        "GradientDescentOptimizer"}
+  assert len(load_epochs(PUBLISHED)) == 2 * 101
+
+
+def test_nag_amsbound_weight_decay_null_schedule(tmp_path):
+  base = tmp_path / "p"
+  _write(str(base / "MomentumOptimizer" / "s1" / "random_seed__42__x.json"),
+         _record(optimizer_name="MomentumOptimizer",
+                 optimizer_hyperparams={"learning_rate": 0.01, "momentum": 0.99,
+                                        "use_nesterov": True}))
+  _write(str(base / "AdaBoundOptimizer" / "s2" / "random_seed__42__x.json"),
+         _record(optimizer_name="AdaBoundOptimizer", l2_reg=None, weight_decay=0.002,
+                 optimizer_hyperparams={"learning_rate": 0.001, "amsbound": True}))
+  _write(str(base / "MomentumOptimizer" / "s3" / "random_seed__42__x.json"),
+         _record(optimizer_name="MomentumOptimizer",
+                 optimizer_hyperparams={"learning_rate": 0.01, "use_nesterov": False}))
+  tree = read_tree(str(tmp_path))
+  runs = tree.runs.set_index("setting")
+  assert runs.loc["s1", "optimizer"] == "nag" and runs.loc["s3", "optimizer"] == "momentum"
+  assert runs.loc["s2", "optimizer"] == "amsbound"
+  # l2_reg is null there, weight_decay says 0.002: DeepOBS wrote one or the other.
+  assert runs.loc["s2", "weight_decay"] in (None, 0.002)
+  assert runs.loc["s1", "lr_sched_epochs"] == [] and runs.loc["s1", "lr_sched_factors"] == []
+  how = set(tree.name_mapping["how"])
+  assert "MomentumOptimizer with use_nesterov=True" in how
+  assert "AdaBoundOptimizer with amsbound=True" in how
+
+
+def test_weight_decay_key_alone(tmp_path):
+  record = _record()
+  del record["l2_reg"]
+  record["weight_decay"] = 0.002
+  _write(str(tmp_path / "p" / "AdamOptimizer" / "s" / "random_seed__42__x.json"), record)
+  assert load_runs(str(tmp_path))["weight_decay"].iloc[0] == 0.002
+
+
+def test_diverged_padding_cut_off_and_marked(tmp_path):
+  # After epoch 1 DeepOBS repeated the epoch-0 values: diverged at epoch 2.
+  _write(str(tmp_path / "p" / "AdamOptimizer" / "s" / "random_seed__42__x.json"),
+         _record(test_losses=[5.0, 3.0, 5.0, 5.0], train_losses=[5.0, 3.0, 5.0, 5.0],
+                 valid_losses=[5.0, 3.0, 5.0, 5.0]))
+  tree = read_tree(str(tmp_path))
+  run = tree.runs.iloc[0]
+  assert run["diverged"] and run["diverged_epoch"] == 2 and math.isnan(run["final_test"])
+  assert list(tree.epochs["test_losses"][:2]) == [5.0, 3.0]
+  assert np.isnan(tree.epochs["test_losses"][2:]).all()
+  assert any("diverged at epoch 2" in p for p in tree.problems["problem"])
+
+
+def test_our_diverged_records_and_sweep_keys(tmp_path):
+  write_run(str(tmp_path), "p", "adam", 42, [5.0, None, None],
+            extra={"status": "diverged", "diverged_epoch": 1, "budget": "small_budget",
+                   "trial": 7, "role": "search", "schedule": {"name": "cosine", "params": {}}})
+  run = load_runs(str(tmp_path)).iloc[0]
+  assert run["diverged"] and run["diverged_epoch"] == 1
+  assert (run["budget"], run["trial"], run["role"], run["schedule"]) == (
+      "small_budget", 7, "search", "cosine")
+  assert run["format"] == "jaxbench"
+
+
+def test_malformed_and_deepobs_11_records_listed_not_raised(tmp_path):
+  folder = tmp_path / "p" / "AdamOptimizer" / "s"
+  os.makedirs(folder)
+  (folder / "random_seed__41__x.json").write_text("{not json")
+  _write(str(folder / "random_seed__43__x.json"), _record(test_losses=[1.0, 2.0]))  # too short
+  _write(str(folder / "random_seed__44__x.json"), _record(random_seed=44))
+  v11 = {"testproblem": "p", "batch_size": 8, "num_epochs": 1, "random_seed": 45,
+         "weight_decay": None, "optimizer": "AdamOptimizer", "learning_rate": 0.01,
+         "beta1": 0.9, "train_losses": [2.0, 1.0], "test_losses": [2.0, 1.5],
+         "minibatch_train_losses": [1.0]}
+  _write(str(folder / "random_seed__45__x.json"), v11)
+  tree = read_tree(str(tmp_path))
+  assert sorted(tree.runs["seed"]) == [44, 45]
+  old = tree.runs.set_index("seed").loc[45]
+  assert old["format"] == "deepobs 1.1" and old["hyperparams"] == {"learning_rate": 0.01,
+                                                                   "beta1": 0.9}
+  assert math.isnan(old["final_valid"]) and old["final_test"] == 1.5
+  problems = " | ".join(tree.problems["problem"])
+  assert "unreadable record" in problems and "test_losses has 2 entries" in problems
+  assert "DeepOBS 1.1 record" in problems
+
+
+def test_empty_and_missing_roots_are_clear_errors(tmp_path):
+  with pytest.raises(RecordError, match="no run records"):
+    read_tree(str(tmp_path))
+  with pytest.raises(RecordError, match="is not a folder"):
+    read_tree(str(tmp_path / "nowhere"))
