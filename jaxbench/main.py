@@ -16,7 +16,6 @@ hand it to `train_and_evaluate`. How it ends:
 from __future__ import annotations
 
 import difflib
-import importlib.util
 import os
 import re
 import signal
@@ -81,12 +80,10 @@ def train_and_evaluate(config: Any, workdir: Optional[str] = None) -> list:
   return loop.run_specs(specs, config)
 
 
-def write_report(output_dir: str) -> Optional[str]:
-  """The analysis report of `output_dir`'s records; None where jaxbench.analysis is missing."""
-  if importlib.util.find_spec("jaxbench.analysis") is None:
-    return None
-  # Imported here, not at the top: the analysis package (pandas, matplotlib) is optional for
-  # training, and only the quickstart asks for a report.
+def write_report(output_dir: str) -> str:
+  """Writes the analysis report of `output_dir`'s records next to it; returns its path."""
+  # Imported here, not at the top: pandas and matplotlib add seconds to every command's start,
+  # and only `config.report` (the quickstart) needs them.
   from jaxbench.analysis import report  # pylint: disable=import-outside-toplevel
   return str(report.write_report(output_dir, report_dir(output_dir)))
 
@@ -172,9 +169,7 @@ def _main(argv: Sequence[str]) -> None:
   train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   if _CONFIG.value.get("report"):
     output_dir = _WORKDIR.value or _CONFIG.value.output_dir
-    path = write_report(output_dir)
-    print(f"report: {path}" if path else
-          "report: not written (jaxbench.analysis is not installed)", flush=True)
+    print(f"report: {write_report(output_dir)}", flush=True)
 
 
 def _exit(message: str, code: int) -> NoReturn:

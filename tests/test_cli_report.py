@@ -43,11 +43,6 @@ def test_report_goes_next_to_the_results_root(tmp_path, monkeypatch):
   assert path == str(tmp_path / "results" / "quickstart_report" / "report.html")
 
 
-def test_no_report_without_the_analysis_package(tmp_path, monkeypatch):
-  monkeypatch.setitem(sys.modules, "jaxbench.analysis", None)  # find_spec -> None
-  assert main.write_report(str(tmp_path)) is None
-
-
 def test_main_command_prints_the_report_path(tmp_path):
   script = textwrap.dedent("""
       import importlib.machinery, pathlib, sys, types
