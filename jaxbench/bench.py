@@ -129,7 +129,7 @@ def _true_eval_examples(dataset_name: str, measured: int) -> int:
 
 def _order_seconds(trainer, state, repeats: int = 3) -> float:
   """Seconds to compute one epoch's data order for every run (the engine's own function)."""
-  fn = jax.jit(jax.vmap(trainer._order_one, in_axes=(0, None)))  # pylint: disable=protected-access
+  fn = jax.jit(jax.vmap(trainer.epoch_order, in_axes=(0, None)))
   jax.block_until_ready(fn(state.data_key, np.int32(0)))
   best = float("inf")
   for _ in range(repeats):
@@ -404,7 +404,7 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict]:
     for n in seed_counts:
       strategy = None
       if args.runs or args.steps_per_dispatch or args.unroll:
-        base = strategy_lib.choose(name, jax.default_backend(), n)
+        base = strategy_lib.choose(problems.get(name), jax.default_backend(), n)
         strategy = dataclasses.replace(
             base, **{k: v for k, v in (("runs", args.runs),
                                        ("steps_per_dispatch", args.steps_per_dispatch),
