@@ -527,9 +527,7 @@ class Trainer:
     if self._vmapped:
       order = self._executable(('order',), self._make_order, state.data_key, epoch_arg)(
           state.data_key, epoch_arg)
-      buffer = jnp.full((self.num_runs, self.log_slots), jnp.nan, jnp.float32)
-      if self.mesh is not None:
-        buffer = jax.device_put(buffer, sharding.run_sharding(self.mesh))
+      buffer = sharding.nan_filled((self.num_runs, self.log_slots), self.mesh)
       train = self._splits['train']
       position = start
       for size in chunks:
@@ -604,7 +602,7 @@ class Trainer:
     if steps == 0:
       return state, np.zeros((self.num_runs, 0), np.float32)
     state, buffer = self.train_steps(state, epoch, steps, on_progress=on_progress)
-    return state, np.asarray(jax.device_get(buffer))[:, :self.num_logged(epoch)]
+    return state, np.asarray(sharding.to_host(buffer))[:, :self.num_logged(epoch)]
 
   def _reset_model_state(self, state: TrainState) -> dict:
     """problem.reset_state at the start of every epoch (the char-RNN's LSTM carry)."""
@@ -635,7 +633,7 @@ class Trainer:
             per_split[name].append(self._evaluate_split(run, name, device))
       sums = {name: jax.tree.map(lambda *xs: np.stack(xs), *jax.device_get(values))
               for name, values in per_split.items()}
-    sums, diverged = jax.device_get((sums, state.diverged))
+    sums, diverged = sharding.to_host((sums, state.diverged))
     diverged = np.asarray(diverged)
     metrics = {}
     for name in SPLITS:
