@@ -24,6 +24,7 @@ import jaxbench
 from jaxbench.run.spec import RunSpec
 from jaxbench.run import checkpoint as checkpoint_lib
 from jaxbench.train import progress as progress_lib
+from jaxbench.train import sharding
 from jaxbench.run import records
 
 
@@ -203,8 +204,11 @@ def run_group(spec: RunSpec, dataset, config: dict,
         and epoch < spec.num_epochs:
       checkpointer.save(epoch, state, history)
 
-  diverged = np.asarray(jax.device_get(state.diverged)).reshape(-1)
-  diverged_epoch = np.asarray(jax.device_get(state.diverged_epoch)).reshape(-1)
+  diverged = np.asarray(sharding.to_host(state.diverged)).reshape(-1)
+  diverged_epoch = np.asarray(sharding.to_host(state.diverged_epoch)).reshape(-1)
+  # One batch over several hosts (jax.distributed, jaxbench.cluster.multihost): every process
+  # holds every run's metrics, process 0 alone writes the records and removes the checkpoint.
+  writer = jax.process_index() == 0
   metric_names = list(history["metrics"][0])
   device_kind = jax.devices()[0].device_kind
   common = {
@@ -233,9 +237,11 @@ def run_group(spec: RunSpec, dataset, config: dict,
         extra={**common, "status": "diverged" if is_diverged else "finished",
                "diverged_epoch": int(diverged_epoch[run]) if is_diverged else None,
                "config": _resolved_config(config, spec, seed)})
-    records.write_record(spec.output_dir, record, setting_of(spec))
+    if writer:
+      records.write_record(spec.output_dir, record, setting_of(spec))
   if checkpointer is not None:
-    checkpointer.delete_all()
+    checkpointer.delete_all() if writer else checkpointer.close()
+  sharding.sync_processes(f"records {directory}")  # nobody reads the folder before they exist
   progress.end_batch()
   return GroupResult(spec, directory, _read_group(spec), skipped=False)
 
