@@ -51,8 +51,8 @@ from jaxbench.sweep.study import Study, Unit
 from jaxbench.train import xla_flags
 
 # Host memory of one JAX worker process besides its runs (interpreter, jax, jaxbench, XLA
-# runtime, one dataset): measured RSS of a Ray worker after a quadratic_deep chunk was ~0.6 GiB
-# (BUILD_NOTES, "Cluster (session 3)"); rounded up.
+# runtime, one dataset): a Ray worker's RSS after a 10-seed quadratic_deep chunk was 0.39 GiB
+# (BUILD_NOTES, "Cluster (session 3)"); rounded up for image datasets.
 WORKER_BASE_BYTES = 1 << 30
 DEFAULT_MAX_RETRIES = 3
 
