@@ -5,7 +5,8 @@ python -m jaxbench.main --config=experiments/quickstart.py      (or: jaxbench ru
 quadratic_deep (generated data) and fmnist_2c2d (real Fashion-MNIST, found in
 /usr/share/datasets/fashion-mnist or $JAXBENCH_DATA_DIR) with shortened training, then a
 comparison table of the final test loss/accuracy (mean ± std over seeds). Records go to
-results/quickstart/ in the DeepOBS layout; a re-launch skips what is done.
+results/quickstart/ in the DeepOBS layout; a re-launch skips what is done. Last, the analysis
+report of those records is written to results/quickstart_report/ and its path printed.
 """
 import itertools
 
@@ -26,6 +27,7 @@ def get_config():
   config.output_dir = "results/quickstart"
   config.data.eval_size = 2000  # of the 10,000 examples of each evaluation set (SPEC: all)
   config.checkpoint_every_epochs = 0  # short runs: nothing worth resuming
+  config.report = True
   config.suite = tuple({"problem": problem, "optimizer": optimizer, **shortening}
                        for (problem, shortening), optimizer
                        in itertools.product(PROBLEMS.items(), OPTIMIZERS))

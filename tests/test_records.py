@@ -140,16 +140,15 @@ def test_interrupted_write_leaves_no_partial_file(tmp_path, monkeypatch):
   first = records.write_record(tmp_path, rec, setting)
   before = first.read_text()
 
-  real_dump = json.dump
+  real_fsync = os.fsync
 
-  def dump_then_die(obj, f, **kwargs):
-    f.write('{"testproblem": "half')  # part of the file is out when the writer dies
+  def die(fd):  # the whole text is in the temporary file when the writer dies
     raise KeyboardInterrupt("killed mid-write")
 
-  monkeypatch.setattr(json, "dump", dump_then_die)
+  monkeypatch.setattr(os, "fsync", die)
   with pytest.raises(KeyboardInterrupt):
     records.write_record(tmp_path, _record(seed=43), setting)
-  monkeypatch.setattr(json, "dump", real_dump)
+  monkeypatch.setattr(os, "fsync", real_fsync)
   folder = first.parent
   assert sorted(p.name for p in folder.iterdir()) == [first.name]  # no temp, no partial seed 43
   assert first.read_text() == before
@@ -157,3 +156,53 @@ def test_interrupted_write_leaves_no_partial_file(tmp_path, monkeypatch):
   assert records.existing_records(folder, 43) == []
   second = records.write_record(tmp_path, _record(seed=43), setting)
   assert records.read_record(second)["random_seed"] == 43
+
+
+def test_record_files_get_the_umask_mode_and_temp_files_are_cleaned(tmp_path):
+  old = os.umask(0o022)
+  try:
+    path = records.write_record(tmp_path, _record(), "s")
+  finally:
+    os.umask(old)
+  assert os.stat(path).st_mode & 0o777 == 0o644
+  stale = path.parent / f".{path.name}.123.abcd1234.tmp"  # left by a writer killed mid-write
+  stale.write_text('{"half')
+  assert records.remove_temp_files(path.parent) == [stale]
+  assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("", "unreadable"),
+    ('{"testproblem": "fmnist_2c2d", "batch_si', "unreadable"),
+    ('{"hello": 1}', "missing keys"),
+    ("[1, 2]", "expected a JSON object"),
+])
+def test_bad_records_are_named_and_set_aside(tmp_path, text, reason):
+  path = tmp_path / "random_seed__42__2020-01-01-00-00-00.json"
+  path.write_text(text)
+  with pytest.raises(records.RecordError, match=reason) as caught:
+    records.read_record(path)
+  assert str(path) in str(caught.value)
+  moved = records.set_aside(path)
+  assert moved.name == "random_seed__42__2020-01-01-00-00-00.corrupt"
+  assert records.existing_records(tmp_path, 42) == []
+
+
+def test_wrong_lengths_are_not_a_record(tmp_path):
+  rec = _record()
+  rec["test_losses"] = rec["test_losses"][:2]
+  path = tmp_path / "r.json"
+  path.write_text(json.dumps(rec))
+  with pytest.raises(records.RecordError, match="test_losses needs num_epochs \\+ 1 = 4"):
+    records.read_record(path)
+
+
+def test_divergence_fill_repeats_epoch_zero_as_deepobs():
+  # Training epoch 1 diverged: entries 0 and 1 are real, entries 2 and 3 repeat entry 0.
+  metrics = {"test_loss": [5.0, 4.0, float("nan"), float("nan")]}
+  filled, minibatch = records.deepobs_divergence_fill(
+      metrics, [4.5, 4.2, float("inf"), float("nan")], diverged_epoch=1)
+  assert filled == {"test_loss": [5.0, 4.0, 5.0, 5.0]}
+  assert minibatch == [4.5, 4.2, 4.5, 4.5]
+  same, _ = records.deepobs_divergence_fill(metrics, [1.0], diverged_epoch=None)
+  assert same == metrics

@@ -24,8 +24,9 @@ def _command(output_dir):
           "--config.optimizer.learning_rate=0.001", f"--config.output_dir={output_dir}"]
 
 
-def _env():
-  return dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1")
+def _env(checkpoints):
+  return dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1",
+              JAXBENCH_CHECKPOINT_DIR=str(checkpoints))
 
 
 def _records(output_dir):
@@ -43,16 +44,16 @@ def _records(output_dir):
 @pytest.mark.slow
 def test_kill_and_resume_equals_uninterrupted(tmp_path):
   clean_dir, killed_dir = tmp_path / "clean", tmp_path / "killed"
-  clean = subprocess.Popen(_command(clean_dir), cwd=ROOT, env=_env(),
+  checkpoints = tmp_path / "checkpoints"
+  clean = subprocess.Popen(_command(clean_dir), cwd=ROOT, env=_env(tmp_path / "clean_ckpt"),
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
-  victim = subprocess.Popen(_command(killed_dir), cwd=ROOT, env=_env(),
+  victim = subprocess.Popen(_command(killed_dir), cwd=ROOT, env=_env(checkpoints),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  checkpoints = killed_dir / ".checkpoints"
   deadline = time.monotonic() + 120
   while time.monotonic() < deadline and victim.poll() is None:
     # A finished checkpoint step is a folder named by its epoch (orbax renames it when complete).
-    if any(p.name.isdigit() for p in checkpoints.glob("*/*")):
+    if any(p.name.isdigit() for p in checkpoints.glob("*/*/*/*")):
       break
     time.sleep(0.01)
   assert victim.poll() is None, "the run ended before its first checkpoint could be seen"
@@ -60,7 +61,7 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path):
   victim.wait()
   assert not list(killed_dir.glob("quadratic_deep/sgd/*/*.json")), "killed before any record"
 
-  resumed = subprocess.run(_command(killed_dir), cwd=ROOT, env=_env(), capture_output=True,
+  resumed = subprocess.run(_command(killed_dir), cwd=ROOT, env=_env(checkpoints), capture_output=True,
                            text=True, timeout=180)
   assert resumed.returncode == 0, resumed.stdout + resumed.stderr
   assert "resumed from the checkpoint after epoch" in resumed.stdout, resumed.stdout
@@ -71,5 +72,6 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path):
   assert sorted(clean_records) == [42, 43]
   assert clean_records == resumed_records
   assert len(clean_records[42]["test_losses"]) == NUM_EPOCHS + 1
-  # The checkpoint is removed once the records exist.
-  assert not any(p.name.isdigit() for p in checkpoints.glob("*/*"))
+  # The checkpoint is removed once the records exist, and nothing of it is in the results tree.
+  assert not any(p.is_file() for p in checkpoints.rglob("*"))
+  assert sorted(p.name for p in killed_dir.iterdir()) == ["quadratic_deep"]

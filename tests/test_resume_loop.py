@@ -1,183 +1,244 @@
-"""The outer loop against a tiny stand-in engine: records, skipping, checkpoint and resume.
+"""The run layer with the real engine on tiny problems: batches of settings, records, resume.
 
-The stand-in follows the engine contract (BUILD_NOTES.md, "Contracts between the parts") with a closed-form "training":
-w_e = 0.5 * w_{e-1} + e with w_0 = seed, so every recorded number is known by hand.
+two_d_rosenbrock's test set is all zeros, so every record's epoch-0 test loss is the Rosenbrock
+function at the start point (-0.5, 1.5): (1 - u)^2 + 100 (v - u^2)^2 = 2.25 + 156.25 = 158.5.
+Full batches (1000 of the 10,000 training pairs) keep every batch at a few steps.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
-import sys
-import types
-from typing import NamedTuple
+import json
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxbench import config as config_lib
-from jaxbench.run import loop, records
+from jaxbench import errors
+from jaxbench.run import checkpoint as checkpoint_lib
+from jaxbench.run import identity, loop, records
+from jaxbench.run.spec import RunSpec
+from jaxbench.train import progress as progress_lib
+
+START_LOSS = 2.25 + 156.25
 
 
-def _run_all(config, **kwargs):
-  return loop.run_specs(config_lib.resolve(config), config_lib.to_dict(config), **kwargs)
+@pytest.fixture(autouse=True)
+def _checkpoint_root(tmp_path, monkeypatch):
+  monkeypatch.setenv(checkpoint_lib.ENV_ROOT, str(tmp_path / "ckpt"))
 
 
-class FakeState(NamedTuple):
-  w: jnp.ndarray
-  diverged: jnp.ndarray
-  diverged_epoch: jnp.ndarray
+def _spec(tmp_path, lr=1e-4, seeds=(42, 43), **kw):
+  fields = dict(
+      problem="two_d_rosenbrock", optimizer="sgd", hyperparams={"learning_rate": lr},
+      explicit_hyperparams={"learning_rate": lr}, schedule="constant", schedule_params={},
+      seeds=tuple(seeds), batch_size=1000, num_epochs=3, max_steps=None, train_log_interval=10,
+      data_source="auto", data_dir=None, synthetic_size=None, eval_size=None,
+      output_dir=str(tmp_path / "out"), checkpoint_every_epochs=1, strategy=None)
+  fields.update(kw)
+  return RunSpec(**fields)
 
 
-class FakeTrainer:
-  crash_at_epoch = None  # class-level switch so a test can simulate a kill
-  calls: list = []
+class _Progress(progress_lib.Progress):
+  """Records messages; raises KeyboardInterrupt when epoch `stop_at` is reported."""
 
-  def __init__(self, run_batch, dataset, strategy=None, mesh=None):
-    self.run_batch = run_batch
-    self.steps_per_epoch = 3
-    self.compile_seconds = 0.25
-    self.strategy = {"runs": "loop", "steps_per_dispatch": 1, "unroll": 1}
+  def __init__(self, stop_at=None):
+    super().__init__(1, 1, mode="lines", stream=io.StringIO())
+    self.stop_at = stop_at
 
-  def init(self):
-    seeds = jnp.asarray(self.run_batch.seeds, jnp.float32)
-    return FakeState(seeds, jnp.zeros(seeds.shape, bool), jnp.full(seeds.shape, -1, jnp.int32))
+  def epoch(self, epoch, metrics, epoch_seconds):
+    super().epoch(epoch, metrics, epoch_seconds)
+    if epoch == self.stop_at:
+      raise KeyboardInterrupt("simulated Ctrl-C")
 
-  def run_epoch(self, state, epoch, on_progress=None):  # 0-based training epoch, as the engine's
-    if on_progress is not None:
-      on_progress(1.0)
-    epoch += 1  # the record entry it produces
-    FakeTrainer.calls.append(epoch)
-    if FakeTrainer.crash_at_epoch == epoch:
-      raise KeyboardInterrupt(f"simulated kill in epoch {epoch}")
-    w = 0.5 * state.w + epoch
-    # Seed 43 "diverges" in epoch 2: the engine's mask freezes it.
-    hit = (jnp.asarray(self.run_batch.seeds) == 43) & (epoch == 2)
-    diverged = state.diverged | hit
-    diverged_epoch = jnp.where(hit, epoch - 1, state.diverged_epoch)  # training epoch
-    minibatch = np.stack([np.asarray(w) + i for i in range(3)], axis=1)
-    return FakeState(w, diverged, diverged_epoch), minibatch
-
-  def evaluate(self, state):
-    w = np.asarray(state.w, np.float64)
-    return {"train_eval_loss": w, "valid_loss": w + 1, "test_loss": w + 2,
-            "train_eval_accuracy": w / 100, "valid_accuracy": w / 200, "test_accuracy": w / 300}
+  @property
+  def text(self):
+    return self.stream.getvalue()
 
 
-class FakeRunBatch:
-  def __init__(self, **kwargs):
-    self.__dict__.update(kwargs)
+def _plain(record):
+  out = {k: v for k, v in record.items()
+         if k not in records.TIMING_KEYS + ("batch_seeds", "config")}
+  return out
 
 
-@pytest.fixture
-def fake_engine(monkeypatch):
-  module = types.ModuleType("jaxbench.train.engine")
-  module.RunBatch = FakeRunBatch
-  module.Trainer = FakeTrainer
-  monkeypatch.setitem(sys.modules, "jaxbench.train.engine", module)
-  import jaxbench.train
-  monkeypatch.setattr(jaxbench.train, "engine", module, raising=False)
-  FakeTrainer.crash_at_epoch = None
-  FakeTrainer.calls = []
-  return module
+def _checkpoint_files(tmp_path):
+  return [p for p in (tmp_path / "ckpt").rglob("*") if p.is_file()]
 
 
-def _config(tmp_path, **kw):
-  config = config_lib.base_config().to_dict()
-  config.update(problem="fmnist_2c2d", num_epochs=4, num_seeds=2, seed=42,
-                output_dir=str(tmp_path / "out"), progress="lines", checkpoint_every_epochs=1)
-  config.update(kw)
-  return config
+def test_settings_run_as_one_batch_and_equal_their_runs_alone(tmp_path):
+  a, b = _spec(tmp_path, 1e-4), _spec(tmp_path, 2e-4, seeds=(42,))
+  result_a, result_b = loop.execute([a, b])
+  assert [r["batch_seeds"] for r in result_a.records + result_b.records] == [[42, 43, 42]] * 3
+  assert result_a.directory != result_b.directory
+  assert result_b.directory.endswith("learning_rate__2.e-04")
+  for record in result_a.records + result_b.records:
+    assert record["test_losses"][0] == pytest.approx(START_LOSS)
+    assert len(record["test_losses"]) == 3 + 1 and record["status"] == "finished"
+    assert record["run_fingerprint"] == identity.fingerprint(record["run_identity"])
+  # The larger rate descends further; each run equals the same run trained alone.
+  assert result_b.records[0]["train_losses"][-1] < result_a.records[0]["train_losses"][-1]
+  (alone,) = loop.execute([dataclasses.replace(b, output_dir=str(tmp_path / "alone"))])
+  assert alone.records[0]["batch_seeds"] == [42]
+  np.testing.assert_allclose(alone.records[0]["test_losses"], result_b.records[0]["test_losses"],
+                             rtol=1e-6)
+  # Nothing of the checkpoints stays after a successful run.
+  assert not (tmp_path / "ckpt").exists() or not list((tmp_path / "ckpt").iterdir())
 
 
-def _expected_w(seed, num_epochs):
-  w = [float(seed)]
-  for e in range(1, num_epochs + 1):
-    w.append(0.5 * w[-1] + e)
-  return w
-
-
-def _strip_timing(record):
-  return {k: v for k, v in record.items() if k not in records.TIMING_KEYS}
-
-
-def test_records_written_with_hand_computed_metrics(tmp_path, fake_engine, monkeypatch):
-  monkeypatch.setattr(loop, "load_datasets", lambda specs: {})
-  stream = io.StringIO()
-  (result,) = _run_all(_config(tmp_path), progress_stream=stream)
-  assert len(result.records) == 2
-  first, second = result.records
-  expected = _expected_w(42, 4)
-  assert first["train_losses"] == pytest.approx(expected)
-  assert first["test_losses"] == pytest.approx([w + 2 for w in expected])
-  assert first["test_accuracies"] == pytest.approx([w / 300 for w in expected])
-  # 4 epochs x 3 logged mini-batch losses, in order.
-  assert first["minibatch_train_losses"] == pytest.approx(
-      [expected[e] + i for e in range(1, 5) for i in range(3)])
-  assert first["status"] == "finished" and first["diverged_epoch"] is None
-  assert second["status"] == "diverged" and second["diverged_epoch"] == 1
-  assert first["optimizer_hyperparams"] == {"learning_rate": 0.01}
-  assert first["training_params"] == {"lr_sched_epochs": None, "lr_sched_factors": None}
-  assert first["l2_reg"] is None and first["compile_seconds"] == 0.25
-  assert len(first["epoch_wall_seconds"]) == 4
-  assert first["config"]["optimizer"]["name"] == "sgd"
-  assert result.directory.endswith(
-      "out/fmnist_2c2d/sgd/num_epochs__4__batch_size__128__learning_rate__1.e-02")
-  text = stream.getvalue()
-  assert "epoch 4/4" in text and "records:" in text and "mean" in text and "std" in text
-  # Checkpoints are gone once the records exist.
-  assert not list((tmp_path / "out" / ".checkpoints").glob("*/*"))
-
-
-def test_relaunch_skips_finished_runs(tmp_path, fake_engine, monkeypatch):
-  monkeypatch.setattr(loop, "load_datasets", lambda specs: {})
-  _run_all(_config(tmp_path), progress_stream=io.StringIO())
-  FakeTrainer.calls = []
-  stream = io.StringIO()
-  (result,) = _run_all(_config(tmp_path), progress_stream=stream)
-  assert FakeTrainer.calls == [] and result.skipped
-  assert "skipping 2 finished run(s)" in stream.getvalue()
-  # One more seed: only seed 44 trains.
-  (result,) = _run_all(_config(tmp_path, num_seeds=3), progress_stream=io.StringIO())
-  assert FakeTrainer.calls == [1, 2, 3, 4]
-  assert [r["random_seed"] for r in result.records] == [42, 43, 44]
+def test_max_runs_per_batch_chunks_and_incompatible_specs_split(tmp_path):
+  a = _spec(tmp_path, 1e-4, seeds=(42, 43, 44))
+  other_epochs = _spec(tmp_path, 1e-4, seeds=(42,), num_epochs=2)
+  result, short = loop.execute([a, other_epochs], max_runs_per_batch=2)
   assert [r["batch_seeds"] for r in result.records] == [[42, 43], [42, 43], [44]]
+  assert short.records[0]["batch_seeds"] == [42] and len(short.records[0]["test_losses"]) == 3
+  with pytest.raises(errors.ConfigError, match="max_runs_per_batch=0"):
+    loop.plan([a], {0: (42,)}, max_runs_per_batch=0)
 
 
-def test_resume_after_kill_equals_uninterrupted(tmp_path, fake_engine, monkeypatch):
-  monkeypatch.setattr(loop, "load_datasets", lambda specs: {})
-  (clean,) = _run_all(_config(tmp_path / "a"), progress_stream=io.StringIO())
-  FakeTrainer.crash_at_epoch = 3
-  FakeTrainer.calls = []
-  with pytest.raises(KeyboardInterrupt):
-    _run_all(_config(tmp_path / "b"), progress_stream=io.StringIO())
-  assert FakeTrainer.calls == [1, 2, 3]
-  assert list((tmp_path / "b" / "out" / ".checkpoints").glob("*/2"))  # epoch 2 saved
-  FakeTrainer.crash_at_epoch = None
-  FakeTrainer.calls = []
-  stream = io.StringIO()
-  (resumed,) = _run_all(_config(tmp_path / "b"), progress_stream=stream)
-  assert FakeTrainer.calls == [3, 4]  # epochs 1-2 came from the checkpoint
-  assert "resumed from the checkpoint after epoch 2" in stream.getvalue()
-  for a, b in zip(clean.records, resumed.records):
-    a, b = _strip_timing(a), _strip_timing(b)
-    a["config"].pop("output_dir"), b["config"].pop("output_dir")
-    assert a == b
+def test_diverged_run_repeats_epoch_zero_like_deepobs(tmp_path):
+  # sgd at rate 1 on Rosenbrock: the first step lands near u = -247 and the loss overflows.
+  (result,) = loop.execute([_spec(tmp_path, 1.0, seeds=(42,))])
+  (record,) = result.records
+  assert record["status"] == "diverged"
+  e = record["diverged_epoch"]
+  for key in ("train_losses", "valid_losses", "test_losses"):
+    values = record[key]
+    assert None not in values
+    assert values[e + 1:] == [values[0]] * (3 - e)
+  assert record["test_losses"][0] == pytest.approx(START_LOSS)
+  assert None not in record["minibatch_train_losses"]
 
 
-def test_suite_runs_groups_in_order_and_prints_comparison(tmp_path, fake_engine, monkeypatch):
-  monkeypatch.setattr(loop, "load_datasets", lambda specs: {})
-  stream = io.StringIO()
-  config = _config(tmp_path, num_seeds=2, suite=(
-      {"problem": "fmnist_2c2d", "optimizer": "sgd"},
-      {"problem": "fmnist_2c2d", "optimizer": "adam", "num_epochs": 2}))
-  first, second = _run_all(config, progress_stream=stream)
-  assert (first.spec.optimizer, second.spec.optimizer) == ("sgd", "adam")
-  assert len(second.records[0]["test_losses"]) == 3
-  assert "/adam/num_epochs__2__batch_size__128__" in second.directory
-  text = stream.getvalue()
-  assert "Comparison" in text
-  # Seeds 42 and 43 of the stand-in: final test loss w_4 + 2 (sgd) and w_2 + 2 (adam).
-  sgd = [_expected_w(s, 4)[-1] + 2 for s in (42, 43)]
-  adam = [_expected_w(s, 2)[-1] + 2 for s in (42, 43)]
-  assert f"{np.mean(sgd):.4f} ± {np.std(sgd):.4f}" in text
-  assert f"{np.mean(adam):.4f} ± {np.std(adam):.4f}" in text
+def test_relaunch_skips_finished_runs_and_trains_only_new_seeds(tmp_path):
+  (first,) = loop.execute([_spec(tmp_path)])
+  before = {r["random_seed"]: r for r in first.records}
+  progress = _Progress()
+  (again,) = loop.execute([_spec(tmp_path)], progress=progress)
+  assert again.skipped and "skipping 2 finished run(s)" in progress.text
+  (more,) = loop.execute([_spec(tmp_path, seeds=(42, 43, 44))])
+  assert [r["batch_seeds"] for r in more.records] == [[42, 43], [42, 43], [44]]
+  assert {r["random_seed"]: r for r in more.records[:2]} == before
+
+
+def test_interrupt_keeps_checkpoint_and_resume_equals_uninterrupted(tmp_path):
+  (clean,) = loop.execute([_spec(tmp_path / "clean")])
+  with pytest.raises(loop.Interrupted) as caught:
+    loop.execute([_spec(tmp_path)], progress=_Progress(stop_at=3))
+  assert caught.value.checkpoint_epoch == 2
+  assert "checkpoint of epoch 2 is kept" in caught.value.message
+  assert "re-run the same command" in caught.value.message
+  progress = _Progress()
+  (resumed,) = loop.execute([_spec(tmp_path)], progress=progress)
+  assert "resumed from the checkpoint after epoch 2" in progress.text
+  assert [_plain(r) for r in resumed.records] == [_plain(r) for r in clean.records]
+  assert not _checkpoint_files(tmp_path)
+
+
+def test_kill_while_writing_records_resumes_from_the_final_checkpoint(tmp_path, monkeypatch):
+  (clean,) = loop.execute([_spec(tmp_path / "clean")])
+  real_write = records.write_record
+  calls = []
+
+  def write_then_die(root, record, setting, when=None):
+    calls.append(record["random_seed"])
+    if len(calls) == 2:
+      raise KeyboardInterrupt("killed between two records")
+    return real_write(root, record, setting, when)
+
+  monkeypatch.setattr(records, "write_record", write_then_die)
+  with pytest.raises(loop.Interrupted) as caught:
+    loop.execute([_spec(tmp_path)])
+  assert caught.value.checkpoint_epoch == 3
+  monkeypatch.setattr(records, "write_record", real_write)
+  assert loop.pending_seeds(_spec(tmp_path)) == (43,)
+  progress = _Progress()
+  (resumed,) = loop.execute([_spec(tmp_path)], progress=progress)
+  # No training: the batch's checkpoint after the last epoch holds everything.
+  assert "resumed from the checkpoint after epoch 3" in progress.text
+  assert "epoch 1/3" not in progress.text
+  assert [_plain(r) for r in resumed.records] == [_plain(r) for r in clean.records]
+  assert not _checkpoint_files(tmp_path)
+
+
+def test_checkpoint_orphaned_by_new_seeds_is_deleted(tmp_path):
+  with pytest.raises(loop.Interrupted):
+    loop.execute([_spec(tmp_path)], progress=_Progress(stop_at=2))
+  assert any(p.name.endswith(".json") for p in _checkpoint_files(tmp_path))
+  loop.execute([_spec(tmp_path, seeds=(50,))])
+  assert not _checkpoint_files(tmp_path)
+
+
+def test_checkpoint_of_another_log_interval_is_not_resumed(tmp_path):
+  with pytest.raises(loop.Interrupted):
+    loop.execute([_spec(tmp_path, train_log_interval=1)], progress=_Progress(stop_at=2))
+  progress = _Progress()
+  (result,) = loop.execute([_spec(tmp_path, train_log_interval=5)], progress=progress)
+  assert "resumed" not in progress.text
+  assert "train_log_interval__5" in result.directory
+  # 10 steps per epoch, logged at steps 0 and 5 of each of 3 epochs.
+  assert len(result.records[0]["minibatch_train_losses"]) == 2 * 3
+
+
+@pytest.mark.parametrize("damage", ["metadata", "arrays"])
+def test_corrupt_checkpoint_is_named_set_aside_and_the_batch_restarts(tmp_path, damage):
+  (clean,) = loop.execute([_spec(tmp_path / "clean")])
+  with pytest.raises(loop.Interrupted) as caught:
+    loop.execute([_spec(tmp_path)], progress=_Progress(stop_at=3))
+  step = next(p for p in (tmp_path / "ckpt").rglob("2") if p.is_dir())
+  if damage == "metadata":
+    (step / "state" / "_METADATA").write_text('{"tree_metad')   # truncated JSON
+    (step / "history" / "metadata").write_text('{"metr')
+  else:
+    for path in (step / "state").rglob("*"):
+      if path.is_file() and "metadata" not in path.name:
+        path.write_bytes(b"\0garbage")
+  progress = _Progress()
+  (resumed,) = loop.execute([_spec(tmp_path)], progress=progress)
+  assert caught.value.checkpoint_dir in progress.text and "set it aside" in progress.text
+  assert "resumed" not in progress.text
+  assert [_plain(r) for r in resumed.records] == [_plain(r) for r in clean.records]
+
+
+def test_schedules_are_checked_with_the_real_steps_per_epoch(tmp_path):
+  # quadratic_deep: 1000 training points, batch 128 -> 7 steps per epoch. A warm-up of 0.3
+  # epochs is round(2.1) = 2 steps (0 at one step per epoch); 0.05 epochs is round(0.35) = 0.
+  def spec(delta_t):
+    return _spec(tmp_path, problem="quadratic_deep", batch_size=128, schedule="warmup_linear",
+                 schedule_params={"delta_t": delta_t, "then": "constant"}, num_epochs=5)
+  assert loop.load_datasets([spec(0.3)])
+  with pytest.raises(errors.ConfigError, match=r"config\.schedule\.params.*7 steps per epoch"
+                     r".*delta_t=0.05"):
+    loop.load_datasets([spec(0.05)])
+
+
+def test_setting_folder_spells_non_default_training_params(tmp_path):
+  spec = _spec(tmp_path, max_steps=3, data_source="synthetic", eval_size=100,
+               problem_options={"hessian_draw": 2}, train_log_interval=1)
+  name = identity.setting_of(spec)
+  assert name == ("num_epochs__3__batch_size__1000__learning_rate__1.e-04__data_source__synthetic"
+                  "__eval_size__100__hessian_draw__2__max_steps__3__train_log_interval__1")
+  base = _spec(tmp_path)
+  assert identity.setting_of(base) == "num_epochs__3__batch_size__1000__learning_rate__1.e-04"
+  # Identity changes with every input that changes the numbers, not with the seeds or output.
+  fp = identity.fingerprint(identity.run_identity(base))
+  for change in (dict(data_dir="/x"), dict(max_steps=2), dict(eval_size=5),
+                 dict(problem_options={"hessian_draw": 1}), dict(swa_start_epoch=1),
+                 dict(schedule_params={"a": 1})):
+    assert identity.fingerprint(identity.run_identity(
+        dataclasses.replace(base, **change))) != fp, change
+  assert identity.fingerprint(identity.run_identity(
+      dataclasses.replace(base, seeds=(1,), output_dir="/elsewhere"))) == fp
+  assert identity.batch_key(base) == identity.batch_key(_spec(tmp_path, 0.5))
+  assert identity.batch_key(base) != identity.batch_key(_spec(tmp_path, train_log_interval=2))
+
+
+def test_record_of_another_data_folder_is_an_error_naming_both(tmp_path):
+  loop.execute([_spec(tmp_path, seeds=(42,))])
+  with pytest.raises(errors.RecordError, match=r"data\.dir: recorded None, this run '/some/where'"):
+    loop.pending_seeds(_spec(tmp_path, seeds=(42,), data_dir="/some/where"))
+  path = next((tmp_path / "out").rglob("random_seed__42__*.json"))
+  record = json.loads(path.read_text())
+  del record["run_identity"], record["run_fingerprint"]
+  path.write_text(json.dumps(record))
+  with pytest.raises(errors.RecordError, match="has no run identity"):
+    loop.pending_seeds(_spec(tmp_path, seeds=(42,)))

@@ -54,6 +54,10 @@ SCHEDULE_FOLDERS = {"none": "constant", "ltr": "trapezoidal", "cosine": "cosine"
                     "cosine_wr": "cosine_wr"}
 ONESHOT = "oneshot"
 BUDGET_TRIALS = {"oneshot": 0, "small_budget": 25, "medium_budget": 50, "large_budget": 75}
+# jaxbench sweep records name budgets by size ('small'); the folders say 'small_budget'.
+BUDGET_KEYS = {"small": "small_budget", "medium": "medium_budget", "large": "large_budget"}
+# A sweep's run store, <root>/runs/, holds the same records as its budget views: read the views.
+RUN_STORE = "runs"
 # quadratic_deep's defined Hessian (draw 0): epoch-0 test loss over DeepOBS's 896 test points.
 CANONICAL_QUADRATIC_LOSS0 = 353.4468
 _DROPPED_HYPERPARAMS = ("use_locking", "use_nesterov", "amsbound")
@@ -101,29 +105,29 @@ def hessian_instance(problem: str, loss0: float, config: Optional[dict]) -> str:
   return f"other draw (epoch-0 test loss {loss0:.2f})"
 
 
-def _padding_start(values: list) -> Optional[int]:
+def _padding_start(values: np.ndarray) -> Optional[int]:
   """First epoch e > 0 from which every entry repeats the epoch-0 value (DeepOBS's padding)."""
-  if len(values) < 2 or values[0] is None:
+  if len(values) < 2 or not np.isfinite(values[0]):
     return None
-  start = None
-  for e in range(len(values) - 1, 0, -1):
-    if values[e] == values[0]:
-      start = e
-    else:
-      break
-  return start
+  same = values[1:] == values[0]
+  if not same[-1]:
+    return None
+  # the trailing run of True in `same`
+  last_different = np.flatnonzero(~same)
+  return int(last_different[-1]) + 2 if last_different.size else 1
 
 
-def _first_nonfinite(values: list) -> Optional[int]:
-  for e, v in enumerate(values):
-    if v is None or not math.isfinite(v):
-      return e
-  return None
+def _first_nonfinite(values: np.ndarray) -> Optional[int]:
+  bad = np.flatnonzero(~np.isfinite(values))
+  return int(bad[0]) if bad.size else None
 
 
-def _dedupe(values: list) -> tuple[list, int]:
-  out = [v for i, v in enumerate(values) if i == 0 or v != values[i - 1]]
-  return out, len(values) - len(out)
+def _dedupe(values: list) -> tuple[np.ndarray, int]:
+  array = _as_floats(values)
+  if array.size < 2:
+    return array, 0
+  keep = np.concatenate([[True], array[1:] != array[:-1]])
+  return array[keep], int(array.size - keep.sum())
 
 
 def _split_layout(parts: Sequence[str]) -> dict:
@@ -137,10 +141,11 @@ def _split_layout(parts: Sequence[str]) -> dict:
   return {"budget": budget, "schedule_folder": schedule}
 
 
-def _as_floats(values) -> list:
+def _as_floats(values) -> np.ndarray:
+  """A JSON list -> float array; None (our diverged entries) -> NaN."""
   if not isinstance(values, list):
     raise ValueError(f"expected a list, got {type(values).__name__}")
-  return [None if v is None else float(v) for v in values]
+  return np.array(values, dtype=float)
 
 
 def _parse(record: dict, parts: Sequence[str]) -> tuple[dict, dict, list[str]]:
@@ -168,7 +173,7 @@ def _parse(record: dict, parts: Sequence[str]) -> tuple[dict, dict, list[str]]:
   for key, values in lists.items():
     if len(values) != num_epochs + 1:
       raise ValueError(f"{key} has {len(values)} entries, num_epochs + 1 = {num_epochs + 1}")
-  test0 = lists["test_losses"][0]
+  test0 = float(lists["test_losses"][0])
   diverged_epoch = record.get("diverged_epoch")
   status = record.get("status") or "finished"
   padded = _padding_start(lists["test_losses"])
@@ -181,8 +186,8 @@ def _parse(record: dict, parts: Sequence[str]) -> tuple[dict, dict, list[str]]:
     status, diverged_epoch = "diverged", nonfinite
   if status == "diverged" and diverged_epoch is not None:
     for key in lists:
-      lists[key] = lists[key][:int(diverged_epoch)] + \
-          [None] * (num_epochs + 1 - int(diverged_epoch))
+      lists[key] = lists[key].copy()
+      lists[key][int(diverged_epoch):] = np.nan
   minibatch, duplicates = _dedupe(list(record.get("minibatch_train_losses") or []))
   if duplicates:
     notes.append(f"{duplicates} duplicated minibatch losses collapsed")
@@ -195,15 +200,17 @@ def _parse(record: dict, parts: Sequence[str]) -> tuple[dict, dict, list[str]]:
   config = record.get("config") if isinstance(record.get("config"), dict) else None
   weight_decay = record.get("l2_reg", record.get("weight_decay"))
   classification = "test_accuracies" in lists
-  final = {k: lists[k][-1] if k in lists else None for k in _METRICS}
+  final = {k: float(lists[k][-1]) if k in lists else np.nan for k in _METRICS}
   seed = int(record["random_seed"])
   epoch_wall = record.get("epoch_wall_seconds")
   row = {
       "problem": str(record["testproblem"]), "optimizer": name,
       "optimizer_folder": str(folder_optimizer), "name_mapping": how,
-      "budget": record.get("budget") or layout["budget"] or ONESHOT,
+      "budget": BUDGET_KEYS.get(record.get("budget"), record.get("budget"))
+                or layout["budget"] or ONESHOT,
       "schedule": schedule or "constant", "setting": parts[-2], "seed": seed,
       "trial": record.get("trial"), "role": record.get("role"),
+      "selected": record.get("selected"),
       "num_epochs": num_epochs, "batch_size": record.get("batch_size"),
       "weight_decay": weight_decay, "hyperparams": clean_hps,
       "lr_sched_epochs": list(training.get("lr_sched_epochs") or []),
@@ -220,20 +227,23 @@ def _parse(record: dict, parts: Sequence[str]) -> tuple[dict, dict, list[str]]:
       "stamp": _FILE.search(parts[-1]).group(2) if _FILE.search(parts[-1]) else "",
   }
   for key in _METRICS:
-    row[FINAL_COLUMNS[key]] = np.nan if final[key] is None else final[key]
+    row[FINAL_COLUMNS[key]] = final[key]
   kind = "accuracy" if classification else "loss"
   row["final_test"] = row[f"final_test_{kind}"]
   row["final_valid"] = row.get(f"final_valid_{kind}", np.nan)
   per_epoch = dict(lists)
-  per_epoch["epoch_wall_seconds"] = ([0.0] + [float(s) for s in epoch_wall]
+  per_epoch["epoch_wall_seconds"] = (np.array([0.0] + epoch_wall, dtype=float)
                                      if isinstance(epoch_wall, list)
                                      and len(epoch_wall) == num_epochs else None)
   return row, per_epoch, notes
 
 
 def _json_files(root: str) -> Iterable[tuple[str, list[str]]]:
+  views = any(os.path.isdir(os.path.join(root, b)) for b in BUDGET_TRIALS)
   for directory, subdirs, files in os.walk(root):
     subdirs.sort()
+    if directory == root and views and RUN_STORE in subdirs:
+      subdirs.remove(RUN_STORE)
     for name in sorted(files):
       if name.endswith(".json") and name.startswith("random_seed__"):
         path = os.path.join(directory, name)
@@ -298,8 +308,7 @@ def _epoch_frame(runs: pd.DataFrame, epoch_lists: list[dict]) -> pd.DataFrame:
            "epoch": np.concatenate([np.arange(n) for n in lengths])}
   for key in _METRICS + ("epoch_wall_seconds",):
     frame[key] = np.concatenate([
-        np.asarray([np.nan if v is None else v for v in lists[key]], float)
-        if lists.get(key) is not None else np.full(n, np.nan)
+        lists[key] if lists.get(key) is not None else np.full(n, np.nan)
         for lists, n in zip(epoch_lists, lengths)])
   epochs = pd.DataFrame(frame)
   epochs["wall_seconds"] = epochs.groupby("run_id")["epoch_wall_seconds"].cumsum()

@@ -26,6 +26,7 @@ from absl import app
 from absl import flags
 
 from jaxbench import main as main_lib
+from jaxbench.errors import JaxbenchError
 from jaxbench.train import xla_flags
 
 _COORDINATOR = flags.DEFINE_string(
@@ -52,16 +53,18 @@ def is_writer() -> bool:
 
 
 def _run(argv) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
              _CPU_COLLECTIVES.value)
   main_lib._main(argv)  # pylint: disable=protected-access  # the main command, unchanged
 
 
 def main() -> None:
+  """The main command's flags and errors, after `initialize` (config.report: process 0 only)."""
   xla_flags.apply()  # before the first computation initialises the backend
-  app.run(_run)
+  try:
+    app.run(_run, flags_parser=main_lib.parse_flags)
+  except JaxbenchError as e:
+    raise SystemExit(f"jaxbench: error: {e}") from None
 
 
 if __name__ == "__main__":

@@ -10,8 +10,14 @@ from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 
+from jaxbench.errors import ConfigError
+
 PyTree = Any
 Variables = dict  # flax variables: {'params': ..., and model state such as 'batch_stats', 'carry'}
+
+
+METRICS = ('loss', 'accuracy')
+FAMILIES = ('tiny', 'dense', 'conv', 'rnn', 'other')
 
 
 class ApplyOutput(NamedTuple):
@@ -43,6 +49,14 @@ class Problem:
     reset_state: model_state -> model_state at the start of each epoch and evaluation pass
       (zeroes the char-RNN's LSTM carry; identity elsewhere).
     shuffle: whether the training data is reshuffled every epoch (False for the char-RNN).
+    input_shape, input_dtype: one preprocessed model input (e.g. (28, 28, 1), 'float32';
+      (50,), 'int32' character ids).
+    num_classes: the model's number of classes (its vocabulary size for the char-RNN); None for
+      problems without labels. The engine checks it against the dataset's.
+    family: what the execution-strategy policy keys on (`jaxbench.train.strategy`):
+      'tiny' (a few parameters: quadratic, 2-D), 'dense' (matmul networks), 'conv'
+      (convolutional networks), 'rnn' (recurrent, already a scan per step) or 'other'
+      (the conservative default). A problem of one's own sets it to get the matching strategy.
 
   Build problems with `jaxbench.problems.get(name, batch_size=..., num_epochs=...)`: the batch
   size is part of the problem because the char-RNN's carry has one row per batch row (its
@@ -61,3 +75,19 @@ class Problem:
   preprocess: Callable[[jax.Array, jax.Array, bool], jax.Array]
   reset_state: Callable[[dict], dict] = lambda state: state
   shuffle: bool = True
+  input_shape: tuple[int, ...] = ()
+  input_dtype: str = 'float32'
+  num_classes: Optional[int] = None
+  family: str = 'other'
+
+  def __post_init__(self):
+    if self.metric not in METRICS:
+      raise ConfigError(f'Problem {self.name!r}: metric={self.metric!r}; valid choices: '
+                        f'{", ".join(METRICS)}')
+    if self.family not in FAMILIES:
+      raise ConfigError(f'Problem {self.name!r}: family={self.family!r}; valid choices: '
+                        f'{", ".join(FAMILIES)}')
+    if self.num_classes is not None and (not isinstance(self.num_classes, int)
+                                         or self.num_classes < 1):
+      raise ConfigError(f'Problem {self.name!r}: num_classes={self.num_classes!r} must be a '
+                        'positive int or None')

@@ -7,18 +7,157 @@ padding never wins a max).
 
 Parameter naming matters: the regularizer decays every leaf called 'kernel' (conv and dense
 weights) and nothing else (biases, BatchNorm scale/bias, embeddings, theta, u, v).
+
+Convolutions have two implementations with the same parameters (names, shapes, initial values)
+and the same numbers up to float32 rounding, chosen by each conv model's `conv_impl` attribute:
+  'xla'    — `lax.conv_general_dilated` / `lax.conv_transpose` (flax's own path; the reference);
+  'matmul' — im2col by shifted strided slices concatenated on the channel axis, then ONE
+             `dot_general` with the kernel reshaped to [kh*kw*in, out]. The slices' transpose is
+             pads and adds (no scatter), and under `vmap` over runs the product becomes a
+             batched matmul instead of a grouped convolution. Measurements: BUILD_NOTES.md,
+             "Convolution and recurrent performance (session 3)".
 """
 from __future__ import annotations
 
 import functools
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax import lax
 
+from jaxbench.errors import ConfigError
 from jaxbench.problems import initializers as init
 
 _zeros = init.constant(0.0)
+CONV_IMPLS = ('xla', 'matmul')
+_DIMENSION_NUMBERS = ('NHWC', 'HWIO', 'NHWC')
+
+
+def _check_conv_impl(conv_impl: str) -> None:
+  if conv_impl not in CONV_IMPLS:
+    raise ConfigError(f'conv_impl={conv_impl!r}; valid choices: {", ".join(CONV_IMPLS)}')
+
+
+def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+  """TF/lax 'SAME' padding of one spatial axis: the extra pixel goes at the end."""
+  out = -(-size // stride)
+  total = max((out - 1) * stride + kernel - size, 0)
+  return total // 2, total - total // 2
+
+
+def conv_matmul(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
+                padding: Any) -> jax.Array:
+  """NHWC x HWIO convolution as im2col + one matrix product (same values as lax's).
+
+  `padding` is 'SAME', 'VALID' or ((top, bottom), (left, right)). The patches are
+  kh*kw strided views of the padded input concatenated on the channel axis in (i, j, channel)
+  order, which is the row-major order of `kernel.reshape(kh * kw * in, out)`.
+  """
+  kh, kw, cin, cout = kernel.shape
+  sh, sw = strides
+  if padding == 'SAME':
+    pads = (_same_padding(x.shape[1], kh, sh), _same_padding(x.shape[2], kw, sw))
+  elif padding == 'VALID':
+    pads = ((0, 0), (0, 0))
+  else:
+    pads = tuple(tuple(p) for p in padding)
+  if any(p for pair in pads for p in pair):
+    x = jnp.pad(x, ((0, 0),) + pads + ((0, 0),))
+  out_h = (x.shape[1] - kh) // sh + 1
+  out_w = (x.shape[2] - kw) // sw + 1
+  views = [x[:, i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw, :]
+           for i in range(kh) for j in range(kw)]
+  patches = views[0] if len(views) == 1 else jnp.concatenate(views, axis=-1)
+  return lax.dot_general(patches, kernel.reshape(kh * kw * cin, cout),
+                         (((3,), (0,)), ((), ())))
+
+
+def conv_transpose_matmul(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
+                          padding: str) -> jax.Array:
+  """`lax.conv_transpose(x, kernel, strides, padding, transpose_kernel=True)` by conv_matmul.
+
+  As lax does it: the input dilated by the stride (zeros between pixels: `lax.pad`'s interior
+  padding, whose transpose is a strided slice) and padded, then a stride-1 convolution with the
+  spatially flipped kernel whose in/out axes are swapped (the kernel is [kh, kw, out, in]).
+  """
+  kh, kw = kernel.shape[:2]
+  pads = [lax_conv_transpose_padding(k, s, padding) for k, s in zip((kh, kw), strides)]
+  x = lax.pad(x, jnp.zeros((), x.dtype),
+              ((0, 0, 0),) + tuple((a, b, s - 1) for (a, b), s in zip(pads, strides))
+              + ((0, 0, 0),))
+  kernel = jnp.swapaxes(kernel[::-1, ::-1], 2, 3)
+  return conv_matmul(x, kernel, (1, 1), 'VALID')
+
+
+def lax_conv_transpose_padding(kernel: int, stride: int, padding: str) -> tuple[int, int]:
+  """The padding `lax.conv_transpose` puts around the dilated input ('SAME' or 'VALID')."""
+  if padding == 'SAME':
+    total = kernel + stride - 2
+    before = kernel - 1 if stride > kernel - 1 else -(-total // 2)
+  elif padding == 'VALID':
+    total = kernel + stride - 2 + max(kernel - stride, 0)
+    before = kernel - 1
+  else:
+    raise ConfigError(f'conv-transpose padding={padding!r}; valid choices: SAME, VALID')
+  return before, total - before
+
+
+class Conv(nn.Module):
+  """A 2-D NHWC convolution with flax `nn.Conv`'s parameters ('kernel' HWIO, 'bias').
+
+  conv_impl 'xla' computes exactly what `nn.Conv` computes (`lax.conv_general_dilated`);
+  'matmul' computes `conv_matmul` (equal up to float32 summation order).
+  """
+  features: int
+  kernel_size: Sequence[int]
+  strides: Sequence[int] = (1, 1)
+  padding: Any = 'SAME'
+  use_bias: bool = True
+  kernel_init: Callable = init.glorot_uniform()
+  bias_init: Callable = _zeros
+  conv_impl: str = 'xla'
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    _check_conv_impl(self.conv_impl)
+    kernel = self.param('kernel', self.kernel_init,
+                        tuple(self.kernel_size) + (x.shape[-1], self.features), jnp.float32)
+    strides = tuple(self.strides)
+    if self.conv_impl == 'matmul':
+      y = conv_matmul(x, kernel, strides, self.padding)
+    else:
+      y = lax.conv_general_dilated(x, kernel, strides, self.padding,
+                                   dimension_numbers=_DIMENSION_NUMBERS)
+    if self.use_bias:
+      y = y + self.param('bias', self.bias_init, (self.features,), jnp.float32)
+    return y
+
+
+class ConvTranspose(nn.Module):
+  """TF's `conv2d_transpose` (flax `nn.ConvTranspose(transpose_kernel=True)`), same parameters:
+  'kernel' [kh, kw, features, in] and 'bias'. conv_impl as for `Conv`.
+  """
+  features: int
+  kernel_size: Sequence[int]
+  strides: Sequence[int] = (1, 1)
+  padding: str = 'SAME'
+  kernel_init: Callable = init.glorot_uniform()
+  bias_init: Callable = _zeros
+  conv_impl: str = 'xla'
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    _check_conv_impl(self.conv_impl)
+    kernel = self.param('kernel', self.kernel_init,
+                        tuple(self.kernel_size) + (self.features, x.shape[-1]), jnp.float32)
+    strides = tuple(self.strides)
+    if self.conv_impl == 'matmul':
+      y = conv_transpose_matmul(x, kernel, strides, self.padding)
+    else:
+      y = lax.conv_transpose(x, kernel, strides, self.padding, transpose_kernel=True)
+    return y + self.param('bias', self.bias_init, (self.features,), jnp.float32)
 
 
 def _flatten(x: jax.Array) -> jax.Array:
@@ -82,13 +221,14 @@ class TwoCTwoD(nn.Module):
   Kernels TF1 truncated normal std 0.05, biases 0.05 (DeepOBS `_2c2d`).
   """
   num_classes: int
+  conv_impl: str = 'xla'
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
     del train
     kernel_init, bias_init = init.truncated_normal(0.05), init.constant(0.05)
-    conv = functools.partial(nn.Conv, kernel_size=(5, 5), padding='SAME',
-                             kernel_init=kernel_init, bias_init=bias_init)
+    conv = functools.partial(Conv, kernel_size=(5, 5), padding='SAME', kernel_init=kernel_init,
+                             bias_init=bias_init, conv_impl=self.conv_impl)
     dense = functools.partial(nn.Dense, kernel_init=kernel_init, bias_init=bias_init)
     x = _max_pool(nn.relu(conv(32)(x)), 2, 2)
     x = _max_pool(nn.relu(conv(64)(x)), 2, 2)
@@ -101,11 +241,13 @@ class ThreeCThreeD(nn.Module):
   dense 512, 256, classes. Glorot-normal conv kernels, Glorot-uniform dense kernels, zero biases.
   """
   num_classes: int
+  conv_impl: str = 'xla'
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
     del train
-    conv = functools.partial(nn.Conv, kernel_init=init.glorot_normal(), bias_init=_zeros)
+    conv = functools.partial(Conv, kernel_init=init.glorot_normal(), bias_init=_zeros,
+                             conv_impl=self.conv_impl)
     dense = functools.partial(nn.Dense, kernel_init=init.glorot_uniform(), bias_init=_zeros)
     x = _max_pool(nn.relu(conv(64, (5, 5), padding='VALID')(x)), 3, 2)
     x = _max_pool(nn.relu(conv(96, (3, 3), padding='VALID')(x)), 3, 2)
@@ -123,11 +265,12 @@ class AllCNNC(nn.Module):
   (its global average) are non-negative, as in DeepOBS.
   """
   num_classes: int
+  conv_impl: str = 'xla'
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-    conv = functools.partial(nn.Conv, kernel_init=init.glorot_normal(),
-                             bias_init=init.constant(0.1))
+    conv = functools.partial(Conv, kernel_init=init.glorot_normal(),
+                             bias_init=init.constant(0.1), conv_impl=self.conv_impl)
     x = nn.Dropout(0.2, deterministic=not train)(x)
     x = nn.relu(conv(96, (3, 3), padding='SAME')(x))
     x = nn.relu(conv(96, (3, 3), padding='SAME')(x))
@@ -155,11 +298,12 @@ class WideResNet(nn.Module):
   num_classes: int
   bn_momentum: float = 0.9
   bn_epsilon: float = 1e-5
+  conv_impl: str = 'xla'
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-    conv = functools.partial(nn.Conv, padding='SAME', use_bias=False,
-                             kernel_init=init.glorot_uniform())
+    conv = functools.partial(Conv, padding='SAME', use_bias=False,
+                             kernel_init=init.glorot_uniform(), conv_impl=self.conv_impl)
     batch_norm = functools.partial(
         nn.BatchNorm, use_running_average=not train, momentum=self.bn_momentum,
         epsilon=self.bn_epsilon, use_fast_variance=False)
@@ -209,15 +353,16 @@ class VAE(nn.Module):
   `conv2d_transpose` (the gradient of a 'SAME' conv: flax `transpose_kernel=True`).
   """
   n_latent: int = 8
+  conv_impl: str = 'xla'
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False):
     kernel_init = init.glorot_uniform()
-    conv = functools.partial(nn.Conv, kernel_size=(4, 4), padding='SAME',
-                             kernel_init=kernel_init, bias_init=_zeros)
-    conv_t = functools.partial(nn.ConvTranspose, kernel_size=(4, 4), padding='SAME',
-                               transpose_kernel=True, kernel_init=kernel_init,
-                               bias_init=_zeros)
+    conv = functools.partial(Conv, kernel_size=(4, 4), padding='SAME',
+                             kernel_init=kernel_init, bias_init=_zeros, conv_impl=self.conv_impl)
+    conv_t = functools.partial(ConvTranspose, kernel_size=(4, 4), padding='SAME',
+                               kernel_init=kernel_init, bias_init=_zeros,
+                               conv_impl=self.conv_impl)
     dense = functools.partial(nn.Dense, kernel_init=kernel_init, bias_init=_zeros)
     dropout = functools.partial(nn.Dropout, 0.2, deterministic=not train)
 

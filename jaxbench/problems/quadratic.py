@@ -3,6 +3,11 @@
 quadratic_deep's Hessian is a fixed property of the problem: it is built with numpy, exactly as
 DeepOBS builds it, from one `np.random.RandomState(42)` (eigenvalues first, then the rotation), so
 that it is bit-for-bit the matrix DeepOBS used. Its *data* are generated in jaxbench.data.
+
+DeepOBS keeps that generator at module level and draws from it in every `quadratic_deep(...)`
+constructor, so the k-th instance created in one Python process got the k-th draw (eigenvalues
+then rotation, repeated from the same generator). Draw 0 is the defined problem; `hessian_draw=k`
+rebuilds the k-th, which the published records mix (SPEC section 8).
 """
 from __future__ import annotations
 
@@ -15,9 +20,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxbench.data.specs import QUADRATIC_DIM
+from jaxbench.errors import ConfigError
 from jaxbench.problems import initializers
 
-QUADRATIC_DIM = 100
 QUADRATIC_SEED = 42
 
 
@@ -44,35 +50,50 @@ def random_rotation(dim: int, rng: np.random.RandomState) -> np.ndarray:
   return -rotation
 
 
-def quadratic_deep_eigenvalues_and_rotation() -> tuple[np.ndarray, np.ndarray]:
-  """(lambda, R) from one RandomState(42): 90 eigenvalues in (0, 1), 10 in (30, 60), then R."""
+def check_hessian_draw(hessian_draw: int) -> int:
+  if (not isinstance(hessian_draw, (int, np.integer)) or isinstance(hessian_draw, bool)
+      or hessian_draw < 0):
+    raise ConfigError(f'hessian_draw={hessian_draw!r} must be an int >= 0 (0 = the defined '
+                      'quadratic_deep Hessian, k = the k-th DeepOBS draw in one process)')
+  return int(hessian_draw)
+
+
+def quadratic_deep_eigenvalues_and_rotation(hessian_draw: int = 0
+                                            ) -> tuple[np.ndarray, np.ndarray]:
+  """(lambda, R) of draw `hessian_draw` from one RandomState(42): per draw, 90 eigenvalues in
+  (0, 1), 10 in (30, 60), then R; draw k is what DeepOBS's k-th instance in a process got."""
   rng = np.random.RandomState(QUADRATIC_SEED)
-  eigenvalues = np.concatenate([rng.uniform(0.0, 1.0, 90), rng.uniform(30.0, 60.0, 10)])
-  rotation = random_rotation(QUADRATIC_DIM, rng)
+  for _ in range(check_hessian_draw(hessian_draw) + 1):
+    eigenvalues = np.concatenate([rng.uniform(0.0, 1.0, 90), rng.uniform(30.0, 60.0, 10)])
+    rotation = random_rotation(QUADRATIC_DIM, rng)
   return eigenvalues, rotation
 
 
-@functools.lru_cache(maxsize=1)
-def quadratic_deep_hessian() -> np.ndarray:
+@functools.lru_cache(maxsize=None)
+def quadratic_deep_hessian(hessian_draw: int = 0) -> np.ndarray:
   """Q = R^T diag(lambda) R in float64 (DeepOBS casts it to float32 in the graph).
 
-  Memoised (it costs ~100 small numpy steps) and returned read-only so the cache stays constant.
+  Memoised (it costs ~100 small numpy steps per draw) and returned read-only so the cache stays
+  constant.
   """
-  eigenvalues, rotation = quadratic_deep_eigenvalues_and_rotation()
+  eigenvalues, rotation = quadratic_deep_eigenvalues_and_rotation(hessian_draw)
   hessian = rotation.T @ np.diag(eigenvalues) @ rotation
   hessian.setflags(write=False)
   return hessian
 
 
 class NoisyQuadratic(nn.Module):
-  """quadratic_deep: per-example loss 0.5 (theta - x)^T Q (theta - x); theta starts at 1.0."""
+  """quadratic_deep: per-example loss 0.5 (theta - x)^T Q (theta - x); theta starts at 1.0.
+
+  hessian_draw: which DeepOBS draw Q is (0: the defined problem)."""
+  hessian_draw: int = 0
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
     del train
     theta = self.param('theta', initializers.constant(1.0), (QUADRATIC_DIM,))
     diff = theta[None, :] - x
-    q = jnp.asarray(quadratic_deep_hessian(), jnp.float32)
+    q = jnp.asarray(quadratic_deep_hessian(self.hessian_draw), jnp.float32)
     return 0.5 * jnp.einsum('bi,ij,bj->b', diff, q, diff)
 
 

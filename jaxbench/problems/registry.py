@@ -8,88 +8,99 @@ from __future__ import annotations
 import dataclasses
 import functools
 import numbers
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
 
+from jaxbench.data import augment
+from jaxbench.data.specs import SPECS
+from jaxbench.errors import ConfigError, UnknownKeyError
 from jaxbench.problems import nets
 from jaxbench.problems import quadratic
 from jaxbench.problems.base import ApplyOutput, Problem, Variables
 
-# Per-example shape (and dtype) of the *preprocessed* model input, for `init`.
-_INPUT_SPECS: dict[str, tuple[tuple[int, ...], Any]] = {
-    'mnist': ((28, 28, 1), jnp.float32),
-    'fashion_mnist': ((28, 28, 1), jnp.float32),
-    'cifar10': ((32, 32, 3), jnp.float32),
-    'cifar100': ((32, 32, 3), jnp.float32),
-    'svhn': ((32, 32, 3), jnp.float32),
-    'quadratic_deep': ((quadratic.QUADRATIC_DIM,), jnp.float32),
-    'two_d': ((2,), jnp.float32),
-    'tolstoi': ((50,), jnp.int32),
-}
-TOLSTOI_VOCAB_SIZE = 83
-TOLSTOI_SEQ_LEN = 50
+
+class _ModelOptions(NamedTuple):
+  """What a model is built with besides the table: its number of classes (the vocabulary size
+  for the char-RNN; from the dataset unless given) and quadratic_deep's Hessian draw."""
+  num_classes: Optional[int]
+  hessian_draw: int
 
 
 @dataclasses.dataclass(frozen=True)
 class _Entry:
   """One row of the problem table."""
   dataset: str
-  model: Callable[[], nn.Module]
+  model: Callable[[_ModelOptions], nn.Module]
   batch_size: int
   num_epochs: int
   weight_decay: Optional[float]
   output: str            # 'classification' | 'sequence' | 'vae' | 'loss' (model returns it)
   preprocessing: str     # 'pixels' | 'cifar' | 'svhn' | 'identity'
+  family: str            # the strategy policy's key (Problem.family)
   carries_state: bool = False   # the char-RNN's LSTM carry (needs batch-sized init)
 
+  @property
+  def has_classes(self) -> bool:
+    return self.output in ('classification', 'sequence')
 
-_3c3d = nets.ThreeCThreeD
-_wrn = nets.WideResNet
+
+def _classifier(net: Callable[..., nn.Module], *args) -> Callable[[_ModelOptions], nn.Module]:
+  """net(*args, num_classes) — every classifier takes its class count last."""
+  return lambda options: net(*args, options.num_classes)
+
+
+def _fixed(net: Callable[[], nn.Module]) -> Callable[[_ModelOptions], nn.Module]:
+  return lambda options: net()
+
 
 # Batch sizes and epochs: SPEC section 1, else DeepOBS's `DEFAULT_TEST_PROBLEMS_SETTINGS`
 # (deepobs/config.py); cifar100_3c3d and the two_d problems have no DeepOBS default: 128/100
 # like their siblings (SPEC says so for two_d). Weight decays: the DeepOBS constructors' defaults.
+# Families: the execution strategy measured per kind of model (train/strategy.py).
 _TABLE: dict[str, _Entry] = {
-    'quadratic_deep': _Entry('quadratic_deep', quadratic.NoisyQuadratic, 128, 100, None,
-                             'loss', 'identity'),
-    'mnist_vae': _Entry('mnist', nets.VAE, 64, 50, None, 'vae', 'pixels'),
-    'fmnist_vae': _Entry('fashion_mnist', nets.VAE, 64, 100, None, 'vae', 'pixels'),
-    'mnist_2c2d': _Entry('mnist', functools.partial(nets.TwoCTwoD, 10), 128, 100, None,
-                         'classification', 'pixels'),
-    'fmnist_2c2d': _Entry('fashion_mnist', functools.partial(nets.TwoCTwoD, 10), 128, 100, None,
-                          'classification', 'pixels'),
-    'cifar10_3c3d': _Entry('cifar10', functools.partial(_3c3d, 10), 128, 100, 0.002,
-                           'classification', 'cifar'),
-    'cifar100_3c3d': _Entry('cifar100', functools.partial(_3c3d, 100), 128, 100, 0.002,
-                            'classification', 'cifar'),
-    'svhn_3c3d': _Entry('svhn', functools.partial(_3c3d, 10), 128, 100, 0.002,
-                        'classification', 'svhn'),
-    'cifar100_allcnnc': _Entry('cifar100', functools.partial(nets.AllCNNC, 100), 256, 350, 5e-4,
-                               'classification', 'cifar'),
-    'svhn_wrn164': _Entry('svhn', functools.partial(_wrn, 2, 4, 10), 128, 160, 5e-4,
-                          'classification', 'svhn'),
-    'cifar100_wrn404': _Entry('cifar100', functools.partial(_wrn, 6, 4, 100), 128, 160, 5e-4,
-                              'classification', 'cifar'),
-    'tolstoi_char_rnn': _Entry('tolstoi', functools.partial(nets.CharRNN, TOLSTOI_VOCAB_SIZE),
-                               50, 200, None, 'sequence', 'identity', carries_state=True),
-    'mnist_logreg': _Entry('mnist', functools.partial(nets.LogReg, 10), 128, 50, None,
-                           'classification', 'pixels'),
-    'fmnist_logreg': _Entry('fashion_mnist', functools.partial(nets.LogReg, 10), 128, 50, None,
-                            'classification', 'pixels'),
-    'mnist_mlp': _Entry('mnist', functools.partial(nets.MLP, 10), 128, 100, None,
-                        'classification', 'pixels'),
-    'fmnist_mlp': _Entry('fashion_mnist', functools.partial(nets.MLP, 10), 128, 100, None,
-                         'classification', 'pixels'),
-    'two_d_rosenbrock': _Entry('two_d', functools.partial(quadratic.NoisyTwoD, 'rosenbrock'),
-                               128, 100, None, 'loss', 'identity'),
-    'two_d_beale': _Entry('two_d', functools.partial(quadratic.NoisyTwoD, 'beale'),
-                          128, 100, None, 'loss', 'identity'),
-    'two_d_branin': _Entry('two_d', functools.partial(quadratic.NoisyTwoD, 'branin'),
-                           128, 100, None, 'loss', 'identity'),
+    'quadratic_deep': _Entry(
+        'quadratic_deep', lambda options: quadratic.NoisyQuadratic(options.hessian_draw),
+        128, 100, None, 'loss', 'identity', 'tiny'),
+    'mnist_vae': _Entry('mnist', _fixed(nets.VAE), 64, 50, None, 'vae', 'pixels', 'conv'),
+    'fmnist_vae': _Entry('fashion_mnist', _fixed(nets.VAE), 64, 100, None, 'vae', 'pixels',
+                         'conv'),
+    'mnist_2c2d': _Entry('mnist', _classifier(nets.TwoCTwoD), 128, 100, None,
+                         'classification', 'pixels', 'conv'),
+    'fmnist_2c2d': _Entry('fashion_mnist', _classifier(nets.TwoCTwoD), 128, 100, None,
+                          'classification', 'pixels', 'conv'),
+    'cifar10_3c3d': _Entry('cifar10', _classifier(nets.ThreeCThreeD), 128, 100, 0.002,
+                           'classification', 'cifar', 'conv'),
+    'cifar100_3c3d': _Entry('cifar100', _classifier(nets.ThreeCThreeD), 128, 100, 0.002,
+                            'classification', 'cifar', 'conv'),
+    'svhn_3c3d': _Entry('svhn', _classifier(nets.ThreeCThreeD), 128, 100, 0.002,
+                        'classification', 'svhn', 'conv'),
+    'cifar100_allcnnc': _Entry('cifar100', _classifier(nets.AllCNNC), 256, 350, 5e-4,
+                               'classification', 'cifar', 'conv'),
+    'svhn_wrn164': _Entry('svhn', _classifier(nets.WideResNet, 2, 4), 128, 160, 5e-4,
+                          'classification', 'svhn', 'conv'),
+    'cifar100_wrn404': _Entry('cifar100', _classifier(nets.WideResNet, 6, 4), 128, 160, 5e-4,
+                              'classification', 'cifar', 'conv'),
+    'tolstoi_char_rnn': _Entry('tolstoi', _classifier(nets.CharRNN), 50, 200, None, 'sequence',
+                               'identity', 'rnn', carries_state=True),
+    'mnist_logreg': _Entry('mnist', _classifier(nets.LogReg), 128, 50, None,
+                           'classification', 'pixels', 'dense'),
+    'fmnist_logreg': _Entry('fashion_mnist', _classifier(nets.LogReg), 128, 50, None,
+                            'classification', 'pixels', 'dense'),
+    'mnist_mlp': _Entry('mnist', _classifier(nets.MLP), 128, 100, None,
+                        'classification', 'pixels', 'dense'),
+    'fmnist_mlp': _Entry('fashion_mnist', _classifier(nets.MLP), 128, 100, None,
+                         'classification', 'pixels', 'dense'),
+    'two_d_rosenbrock': _Entry('two_d', _fixed(functools.partial(quadratic.NoisyTwoD,
+                                                                 'rosenbrock')),
+                               128, 100, None, 'loss', 'identity', 'tiny'),
+    'two_d_beale': _Entry('two_d', _fixed(functools.partial(quadratic.NoisyTwoD, 'beale')),
+                          128, 100, None, 'loss', 'identity', 'tiny'),
+    'two_d_branin': _Entry('two_d', _fixed(functools.partial(quadratic.NoisyTwoD, 'branin')),
+                           128, 100, None, 'loss', 'identity', 'tiny'),
 }
 
 
@@ -98,23 +109,36 @@ def names() -> list[str]:
   return sorted(_TABLE)
 
 
-def get(name: str, *, batch_size: Optional[int] = None,
-        num_epochs: Optional[int] = None) -> Problem:
+def get(name: str, *, batch_size: Optional[int] = None, num_epochs: Optional[int] = None,
+        num_classes: Optional[int] = None, hessian_draw: int = 0) -> Problem:
   """The problem `name`, optionally with a non-default batch size / number of epochs.
 
   The batch size is part of the problem because the char-RNN's carried LSTM state has one row
-  per batch row. Equal arguments return the identical (cached) Problem, so it can be a static
-  argument of `jax.jit` without recompiling.
+  per batch row. num_classes sizes a classifier's output (the char-RNN's vocabulary: the
+  engine passes the dataset's, so a text with other characters gets a model that fits it);
+  None takes the dataset's standard count. hessian_draw (quadratic_deep only): 0 is the defined
+  Hessian, k the k-th DeepOBS draw (SPEC section 8). Equal arguments return the identical
+  (cached) Problem, so it can be a static argument of `jax.jit` without recompiling.
   """
   if name not in _TABLE:
-    raise KeyError(f'unknown problem {name!r}; known problems: {", ".join(names())}')
-  for label, value in (('batch_size', batch_size), ('num_epochs', num_epochs)):
+    raise UnknownKeyError(f'unknown problem {name!r}; known problems: {", ".join(names())}')
+  for label, value in (('batch_size', batch_size), ('num_epochs', num_epochs),
+                       ('num_classes', num_classes)):
     if value is not None and (not isinstance(value, numbers.Integral) or isinstance(value, bool)
                               or value < 1):
-      raise ValueError(f'{label} must be a positive int, got {value!r}')
+      raise ConfigError(f'{label} must be a positive int, got {value!r}')
   entry = _TABLE[name]
+  if num_classes is not None and not entry.has_classes:
+    raise ConfigError(f'num_classes={num_classes}: problem {name!r} has no classes; valid '
+                      'choices: None')
+  if hessian_draw != 0 and name != 'quadratic_deep':
+    raise ConfigError(f'hessian_draw={hessian_draw!r}: only quadratic_deep has a Hessian draw; '
+                      f'valid choices for {name!r}: 0')
+  quadratic.check_hessian_draw(hessian_draw)
+  classes = SPECS[entry.dataset].num_classes if num_classes is None else int(num_classes)
   return _build(name, entry.batch_size if batch_size is None else int(batch_size),
-                entry.num_epochs if num_epochs is None else int(num_epochs))
+                entry.num_epochs if num_epochs is None else int(num_epochs),
+                classes if entry.has_classes else None, int(hessian_draw))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -187,7 +211,6 @@ def _preprocess_fn(kind: str) -> Callable[[jax.Array, jax.Array, bool], jax.Arra
     return raw.astype(jnp.float32) / 255.0
 
   def images(raw, key, train, *, flip):
-    from jaxbench.data import augment  # data owns augmentation; imported when first used
     if train:
       return augment.augment_and_standardize(raw, key, flip=flip)
     return augment.standardize(raw)
@@ -201,10 +224,12 @@ def _preprocess_fn(kind: str) -> Callable[[jax.Array, jax.Array, bool], jax.Arra
 
 
 @functools.lru_cache(maxsize=None)
-def _build(name: str, batch_size: int, num_epochs: int) -> Problem:
+def _build(name: str, batch_size: int, num_epochs: int, num_classes: Optional[int],
+           hessian_draw: int) -> Problem:
   entry = _TABLE[name]
-  module = entry.model()
-  shape, dtype = _INPUT_SPECS[entry.dataset]
+  module = entry.model(_ModelOptions(num_classes, hessian_draw))
+  spec = SPECS[entry.dataset]
+  shape, dtype = spec.input_shape, jnp.dtype(spec.input_dtype)
   # The carry needs the real batch size; every other model's variables are batch-independent.
   init_batch = batch_size if entry.carries_state else 1
   loss_fn = _LOSSES[entry.output]
@@ -231,9 +256,9 @@ def _build(name: str, batch_size: int, num_epochs: int) -> Problem:
 
   return Problem(
       name=name, dataset=entry.dataset, batch_size=batch_size, num_epochs=num_epochs,
-      metric='accuracy' if entry.output in ('classification', 'sequence') else 'loss',
-      weight_decay=entry.weight_decay,
-      has_accuracy=entry.output in ('classification', 'sequence'),
+      metric='accuracy' if entry.has_classes else 'loss',
+      weight_decay=entry.weight_decay, has_accuracy=entry.has_classes,
       init=init, apply=apply, regularizer=weight_decay_regularizer(entry.weight_decay),
       preprocess=_preprocess_fn(entry.preprocessing), reset_state=reset_state,
-      shuffle=not entry.carries_state)
+      shuffle=not entry.carries_state, input_shape=shape, input_dtype=spec.input_dtype,
+      num_classes=num_classes, family=entry.family)

@@ -20,12 +20,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
+import uuid
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 from etils import epath
+
+from jaxbench.errors import RecordError
 
 PathLike = Any  # str | os.PathLike | epath.Path
 
@@ -37,6 +39,9 @@ DEEPOBS_KEYS = (
 ACCURACY_KEYS = ("train_accuracies", "valid_accuracies", "test_accuracies")
 # Keys that differ between two otherwise identical runs (wall clock); excluded when comparing.
 TIMING_KEYS = ("epoch_wall_seconds", "compile_seconds", "wall_seconds", "finished_at")
+TEMP_SUFFIX = ".tmp"
+CORRUPT_SUFFIX = ".corrupt"
+PER_EPOCH_KEYS = ("train_losses", "valid_losses", "test_losses")
 
 
 def float2str(value: float) -> str:
@@ -166,22 +171,32 @@ def build_record(
   return _jsonable(record)
 
 
+def _umask() -> int:
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
+
+
 def write_json_atomic(path: PathLike, content: Mapping[str, Any]) -> epath.Path:
   """Writes JSON so that a reader never sees a partial file, even if the writer dies midway.
 
-  Local paths: a temporary file in the target folder, fsync, then os.replace (atomic on POSIX).
+  Local paths: a temporary file `.<name>.<pid>.<random>.tmp` in the target folder, created with
+  the umask's mode (0644 under umask 022, like any file the user writes; `tempfile.mkstemp`
+  would give 0600), fsync, then os.replace (atomic on POSIX). A kill between the two leaves only
+  the dot-file, which `remove_temp_files` deletes on the next launch.
   Other epath backends: write a temporary sibling, then rename (as atomic as the backend allows;
   object stores publish objects whole anyway).
   """
   path = epath.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
-  text_fn = lambda f: json.dump(content, f, indent=2, allow_nan=False)
+  text = json.dumps(content, indent=2, allow_nan=False)
+  tmp_name = os.path.join(os.fspath(path.parent),
+                          f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}")
   if _is_local(path):
-    fd, tmp_name = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp",
-                                    dir=os.fspath(path.parent))
     try:
+      fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 & ~_umask())
       with os.fdopen(fd, "w") as f:
-        text_fn(f)
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
       os.replace(tmp_name, os.fspath(path))
@@ -190,15 +205,26 @@ def write_json_atomic(path: PathLike, content: Mapping[str, Any]) -> epath.Path:
         os.unlink(tmp_name)
       raise
     return path
-  tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
+  tmp = epath.Path(tmp_name)
   try:
-    tmp.write_text(json.dumps(content, indent=2, allow_nan=False))
+    tmp.write_text(text)
     tmp.rename(path)
   except BaseException:
     if tmp.exists():
       tmp.unlink()
     raise
   return path
+
+
+def remove_temp_files(directory: PathLike) -> list[epath.Path]:
+  """Deletes the temporary files of interrupted record writes in one setting folder."""
+  directory = epath.Path(directory)
+  if not directory.exists():
+    return []
+  found = [p for p in directory.glob(f".random_seed__*{TEMP_SUFFIX}")]
+  for path in found:
+    path.unlink()
+  return found
 
 
 def _is_local(path: epath.Path) -> bool:
@@ -216,4 +242,71 @@ def write_record(root: PathLike, record: Mapping[str, Any], setting: str,
 
 
 def read_record(path: PathLike) -> dict:
-  return json.loads(epath.Path(path).read_text())
+  """A record, checked: readable JSON with DeepOBS's keys and num_epochs + 1 entries per metric.
+
+  Raises RecordError naming the file otherwise (an empty or truncated file, a foreign JSON).
+  """
+  path = epath.Path(path)
+  try:
+    record = json.loads(path.read_text())
+  except (OSError, UnicodeDecodeError, ValueError) as e:
+    raise RecordError(f"record {path} is unreadable ({type(e).__name__}: {e})") from None
+  problem = check_record(record)
+  if problem:
+    raise RecordError(f"record {path} is not a run record: {problem}")
+  return record
+
+
+def check_record(record: Any) -> Optional[str]:
+  """What is wrong with a parsed record, or None if it has the shape SPEC section 7 gives."""
+  if not isinstance(record, dict):
+    return f"expected a JSON object, found {type(record).__name__}"
+  missing = [k for k in DEEPOBS_KEYS if k not in record]
+  if missing:
+    return f"missing keys {missing}"
+  num_epochs = record["num_epochs"]
+  if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs < 1:
+    return f"num_epochs={num_epochs!r} is not a positive integer"
+  for key in PER_EPOCH_KEYS + tuple(k for k in ACCURACY_KEYS if k in record):
+    values = record[key]
+    if not isinstance(values, list) or len(values) != num_epochs + 1:
+      return f"{key} needs num_epochs + 1 = {num_epochs + 1} entries"
+    if any(v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)))
+           for v in values):
+      return f"{key} holds non-numbers"
+  return None
+
+
+def set_aside(path: PathLike) -> epath.Path:
+  """Renames a bad record to `<name>.corrupt` (no longer `*.json`, so neither we nor DeepOBS's
+  analyzer read it again) and returns the new path."""
+  path = epath.Path(path)
+  target = path.with_suffix(CORRUPT_SUFFIX)
+  index = 1
+  while target.exists():
+    target = path.with_suffix(f".{index}{CORRUPT_SUFFIX}")
+    index += 1
+  path.rename(target)
+  return target
+
+
+def deepobs_divergence_fill(metrics: Mapping[str, Sequence[float]],
+                            minibatch_losses: Sequence[float], diverged_epoch: Optional[int]
+                            ) -> tuple[dict, list]:
+  """A diverged run's lists as DeepOBS's runners write them (`Runner._abort_routine`).
+
+  DeepOBS evaluates, trains an epoch, and on a non-finite loss fills every remaining epoch with
+  the epoch-0 values: with training epoch e (0-based) diverged, entries 0..e are real and entries
+  e+1..num_epochs repeat entry 0. Its analyzer averages these lists, so they must be numbers,
+  and the fill makes a diverged run score as its untrained start, never as the best. The logged
+  mini-batch losses that are not finite are replaced by the first one, likewise.
+  """
+  if diverged_epoch is None:
+    return {k: list(v) for k, v in metrics.items()}, list(minibatch_losses)
+  filled = {}
+  for name, values in metrics.items():
+    values = list(values)
+    filled[name] = values[:diverged_epoch + 1] + [values[0]] * (len(values) - diverged_epoch - 1)
+  first = minibatch_losses[0] if len(minibatch_losses) else None
+  minibatch = [v if v is not None and math.isfinite(v) else first for v in minibatch_losses]
+  return filled, minibatch

@@ -12,7 +12,11 @@ from typing import Optional
 
 @dataclasses.dataclass(frozen=True)
 class RunSpec:
-  """One group of runs that share a compiled program: seeds of one (problem, optimizer, setting)."""
+  """The seeds of one (problem, optimizer, setting): one setting folder of records.
+
+  The run layer batches the runs (spec, seed) of compatible specs (`identity.batch_key`) into
+  one compiled program, so a spec is a unit of bookkeeping, not of compilation.
+  """
   problem: str
   optimizer: str
   hyperparams: dict          # the full set (defaults filled in), as recorded
@@ -36,3 +40,6 @@ class RunSpec:
   # Stochastic weight averaging: average the weights from this training epoch on and evaluate
   # (and record) the average; None = no SWA.
   swa_start_epoch: Optional[int] = None
+  # Where checkpoints live (None: $JAXBENCH_CHECKPOINT_DIR, else ~/.cache/jaxbench/checkpoints),
+  # outside the results tree, which DeepOBS's analyzer reads folder by folder.
+  checkpoint_root: Optional[str] = None

@@ -64,16 +64,16 @@ def to_host(tree: PyTree) -> PyTree:
   return jax.tree.map(one, tree)
 
 
-def nan_filled(shape: tuple, mesh: Optional[Mesh]) -> jax.Array:
-  """A float32 NaN array, run-sharded over `mesh`, created on the devices: device_put of a host
-  value checks across jax.distributed processes that the values agree, and NaN != NaN."""
-  return _nan_program(tuple(shape), mesh)()
+def filled(shape: tuple, value: float, mesh: Optional[Mesh]) -> jax.Array:
+  """A float32 array of `value`, run-sharded over `mesh`, created on the devices: device_put of
+  a host value checks across jax.distributed processes that the values agree, and NaN != NaN."""
+  return _filled_program(tuple(shape), float(value), mesh)()
 
 
 @functools.lru_cache(maxsize=None)
-def _nan_program(shape: tuple, mesh: Optional[Mesh]):
+def _filled_program(shape: tuple, value: float, mesh: Optional[Mesh]):
   out = None if mesh is None else run_sharding(mesh)
-  return jax.jit(lambda: jnp.full(shape, jnp.nan, jnp.float32), out_shardings=out)
+  return jax.jit(lambda: jnp.full(shape, value, jnp.float32), out_shardings=out)
 
 
 def sync_processes(name: str) -> None:

@@ -1,11 +1,19 @@
 """Execution strategy: how a batch of runs is laid onto the device.
 
-The engine (engine.py) implements every mechanism; this module holds the *policy* that picks
-one per backend and problem, from measurements recorded in BUILD_NOTES.md.
+The executor (executor.py) implements every mechanism; this module holds the *policy* that
+picks one per backend and kind of problem (`Problem.family`), from measurements recorded in
+BUILD_NOTES.md.
 """
 from __future__ import annotations
 
 import dataclasses
+from typing import Optional, Union
+
+import numpy as np
+
+from jaxbench import problems
+from jaxbench.errors import ConfigError
+from jaxbench.problems.base import Problem
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,46 +31,27 @@ class Strategy:
 
   def __post_init__(self):
     if self.runs not in ("vmap", "loop"):
-      raise ValueError(f"Strategy.runs={self.runs!r}; valid choices: 'vmap', 'loop'")
+      raise ConfigError(f"Strategy.runs={self.runs!r}; valid choices: 'vmap', 'loop'")
     if self.steps_per_dispatch < 1:
-      raise ValueError(f"Strategy.steps_per_dispatch={self.steps_per_dispatch} must be >= 1")
+      raise ConfigError(f"Strategy.steps_per_dispatch={self.steps_per_dispatch} must be >= 1")
     if self.unroll < 1:
-      raise ValueError(f"Strategy.unroll={self.unroll} must be >= 1")
+      raise ConfigError(f"Strategy.unroll={self.unroll} must be >= 1")
 
   def as_dict(self) -> dict:
     return dataclasses.asdict(self)
 
 
-# Problem families for the policy. Names outside the registry (tests' toy problems, user
-# extensions) fall into 'other' and get the conservative default of their backend.
-_TINY = ("quadratic_deep", "two_d_rosenbrock", "two_d_beale", "two_d_branin")
-_DENSE_SUFFIXES = ("_logreg", "_mlp")
-_CONV_SUFFIXES = ("_2c2d", "_3c3d", "_vae", "_allcnnc", "_wrn164", "_wrn404")
-_RNN = ("tolstoi_char_rnn",)
 BACKENDS = ("cpu", "gpu", "tpu")
 _BACKEND_ALIASES = {"cuda": "gpu", "rocm": "gpu"}
 
 
-def family(problem_name: str) -> str:
-  """'tiny', 'dense', 'conv', 'rnn' or 'other': what the policy keys on."""
-  if problem_name in _TINY:
-    return "tiny"
-  if problem_name.endswith(_DENSE_SUFFIXES):
-    return "dense"
-  if problem_name.endswith(_CONV_SUFFIXES):
-    return "conv"
-  if problem_name in _RNN:
-    return "rnn"
-  return "other"
-
-
-# (backend, family) -> (runs when R > 1, steps_per_dispatch, unroll). Measured on the 2-core CPU
-# with jax 0.10.2 (BUILD_NOTES.md has every number, the losers too):
+# (backend, Problem.family) -> (runs when R > 1, steps_per_dispatch, unroll). Measured on the
+# 2-core CPU with jax 0.10.2 (BUILD_NOTES.md has every number, the losers too):
 # - tiny and dense problems: vmap. Looping 10 quadratic_deep runs reached ~460 seed-steps/s,
 #   vmapping them 1,250-2,900; the compiled step is dominated by dispatch overhead, so fusing a
 #   few steps per dispatch (rolled scan: unrolling only lengthened compiles, up to 89 s) helps.
-#   k divides the epoch where it can: quadratic_deep has 7 steps per epoch, two_d 78 = 6 * 13,
-#   the MNIST-size problems 390 = 30 * 13 (remainders run as single steps).
+#   13 divides the epochs of two_d (78 = 6 * 13) and the MNIST-size problems (390 = 30 * 13);
+#   an epoch shorter than that (quadratic_deep: 7 steps) fuses the whole epoch.
 # - conv problems: loop, one step per dispatch (issue 4's measurement: vmapped conv weights ran
 #   3-4x slower per seed; a rolled scan around a conv step ran ~10x slower; see the notes for
 #   this session's numbers).
@@ -76,25 +65,38 @@ _POLICY = {
   ("cpu", "rnn"): ("vmap", 1, 1),
   ("cpu", "other"): ("loop", 1, 1),
 }
-_STEPS_PER_EPOCH_DIVISOR = {"quadratic_deep": 7}
 
 
-def choose(problem_name: str, backend: str, num_runs: int) -> Strategy:
+def family(problem: Union[Problem, str]) -> str:
+  """The policy's key: `problem.family`. A registry name is looked up in the registry; a name
+  outside it (and a Problem that does not say) is 'other', the conservative default."""
+  if isinstance(problem, Problem):
+    return problem.family
+  if problem in problems.names():
+    return problems.get(problem).family
+  return "other"
+
+
+def choose(problem: Union[Problem, str], backend: str, num_runs: int,
+           steps_per_epoch: Optional[int] = None) -> Strategy:
   """The default strategy for a problem on a backend ('cpu', 'gpu', 'tpu').
 
-  CPU (measured): see _POLICY; the same for any number of runs (conv problems loop even with
-  one run: vmapping conv weights rewrites the convolutions as grouped ones). GPU/TPU (not
-  measured here): every run vmapped, 10 steps fused per dispatch with a rolled scan.
+  Keys on the Problem's own `family` (never on its name), so a problem of one's own gets the
+  strategy of its kind. CPU (measured): see _POLICY; the same for any number of runs (conv
+  problems loop even with one run: vmapping conv weights rewrites the convolutions as grouped
+  ones). steps_per_epoch, when given, caps the fused steps at one epoch. GPU/TPU (not measured
+  here): every run vmapped, 10 steps fused per dispatch with a rolled scan.
   """
   backend = _BACKEND_ALIASES.get(backend, backend)
   if backend not in BACKENDS:
-    raise ValueError(f"backend={backend!r}; valid choices: {', '.join(BACKENDS)}")
-  if not isinstance(num_runs, (int,)) and not hasattr(num_runs, "__index__"):
-    raise ValueError(f"num_runs={num_runs!r} must be a positive integer")
-  if int(num_runs) < 1:
-    raise ValueError(f"num_runs={num_runs} must be a positive integer")
+    raise ConfigError(f"backend={backend!r}; valid choices: {', '.join(BACKENDS)}")
+  if (isinstance(num_runs, bool) or not isinstance(num_runs, (int, np.integer))
+      or int(num_runs) < 1):
+    raise ConfigError(f"num_runs={num_runs!r} must be a positive integer")
   if backend != "cpu":
-    return Strategy(runs="vmap", steps_per_dispatch=10, unroll=1)
-  runs, steps, unroll = _POLICY[("cpu", family(problem_name))]
-  steps = _STEPS_PER_EPOCH_DIVISOR.get(problem_name, steps)
-  return Strategy(runs=runs, steps_per_dispatch=steps, unroll=unroll)
+    runs, steps, unroll = "vmap", 10, 1
+  else:
+    runs, steps, unroll = _POLICY[("cpu", family(problem))]
+  if steps_per_epoch is not None:
+    steps = max(1, min(steps, int(steps_per_epoch)))
+  return Strategy(runs=runs, steps_per_dispatch=steps, unroll=min(unroll, steps))
