@@ -148,3 +148,31 @@ def test_killing_a_worker_mid_task_loses_nothing(tmp_path, cluster, reference):
   assert records_by_run(str(tmp_path)) == reference[0]
   assert selections(study) == reference[1]
   assert not any(run_loop.pending_seeds(s) for s in outcome["states"][0].pending)
+
+
+@pytest.mark.slow
+def test_driver_killed_and_started_again_finishes_with_the_same_records(tmp_path, cluster,
+                                                                        reference):
+  """The command line's driver (`--engine=ray --ray_address=...`) SIGKILLed once the first
+  records exist; a second driver finishes the study from the records."""
+  output_dir = str(tmp_path)
+  flags = [f"--config.{key}={value}" for key, value in study_config(output_dir).items()
+           if key in ("problems", "optimizers", "schedules", "budgets", "budget_sizes",
+                      "num_rerun_seeds", "num_epochs", "checkpoint_every_epochs", "output_dir",
+                      "progress", "max_runs_per_batch")]
+  driver_process = subprocess.Popen(
+      [sys.executable, "-m", "jaxbench.sweep", "--config=experiments/crowded_valley.py",
+       *flags, "--engine=ray", f"--ray_address={ray.get_runtime_context().gcs_address}"],
+      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.monotonic() + 90
+  while not records_by_run(output_dir) and time.monotonic() < deadline \
+      and driver_process.poll() is None:
+    time.sleep(0.1)
+  driver_process.kill()
+  driver_process.wait()
+  partial = records_by_run(output_dir)
+  assert 0 < len(partial) < len(reference[0]), "the driver was not stopped mid-study"
+  study = study_lib.from_config(study_config(output_dir))
+  ray_sweep.run_study(study, study_config(output_dir), report_seconds=60)
+  assert records_by_run(output_dir) == reference[0]
+  assert selections(study) == reference[1]
