@@ -115,10 +115,14 @@ def test_ray_engine_gives_the_local_engines_records_and_selections(tmp_path, clu
 
 
 def _running_task_pids() -> list:
-  """Ray workers whose process title (ray::<task name>) says they run a stage right now."""
+  """Workers of this test's Ray instance (descendants of this process: ray.init started it)
+  whose process title (ray::<task name>) says they run a stage right now."""
   pids = []
-  for process in psutil.process_iter(["cmdline"]):
-    cmdline = process.info["cmdline"] or []
+  for process in psutil.Process().children(recursive=True):
+    try:
+      cmdline = process.cmdline()
+    except psutil.Error:  # exited meanwhile
+      continue
     if cmdline and cmdline[0].startswith("ray::jaxbench:"):
       pids.append(process.pid)
   return pids
