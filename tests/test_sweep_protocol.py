@@ -11,7 +11,7 @@ import pytest
 
 from jaxbench import errors, optimizers, tuning
 from jaxbench.run import loop as run_loop
-from jaxbench.run import records
+from jaxbench.run import identity, records
 from jaxbench.sweep import command, driver, plan, protocol, study as study_lib
 from jaxbench.sweep.study import Unit
 
@@ -78,7 +78,10 @@ def _plant(spec, seed, valid, test, diverged=False, metric="loss"):
       testproblem=spec.problem, batch_size=spec.batch_size, num_epochs=spec.num_epochs,
       random_seed=seed, l2_reg=None, optimizer_name=spec.optimizer,
       optimizer_hyperparams=spec.hyperparams, training_params={}, metrics=metrics,
-      minibatch_train_losses=[], extra={"status": "diverged" if diverged else "finished"})
+      minibatch_train_losses=[],
+      extra={"status": "diverged" if diverged else "finished",
+             "run_identity": identity.run_identity(spec),
+             "run_fingerprint": identity.fingerprint(identity.run_identity(spec))})
   records.write_record(spec.output_dir, record, run_loop.setting_of(spec))
 
 

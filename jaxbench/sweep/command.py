@@ -40,9 +40,13 @@ _RAY_ADDRESS = flags.DEFINE_string("ray_address", None,
                                    "--engine=ray: 'auto', host:port, or unset for a local cluster.")
 _RAY_CPUS = flags.DEFINE_float("ray_cpus_per_task", 1, "--engine=ray: CPU cores per task "
                                "(clusters without GPUs).")
+_CALIBRATION_RUNS = flags.DEFINE_integer(
+    "calibration_runs", 4, "Dry run: runs in the calibration batch (at most the chunk size); "
+    "on an accelerator use the chunk size the sweep will use, e.g. 64.")
 
 
-def dry_run(study: study_lib.Study, calibrate_problems: bool = True, stream=None) -> dict:
+def dry_run(study: study_lib.Study, calibrate_problems: bool = True, stream=None,
+            calibration_runs: int = 4) -> dict:
   """Prints (and returns) the plan: configurations, runs, steps and, calibrated, the time."""
   stream = stream or sys.stdout
   rows = plan_lib.plan(study)
@@ -60,7 +64,7 @@ def dry_run(study: study_lib.Study, calibrate_problems: bool = True, stream=None
     if calibrate_problems:
       training = study.training[row.problem]
       chunk = driver.chunk_size(study, row.problem)
-      runs = min(chunk, plan_lib.runs_per_unit(study), 25)
+      runs = max(1, min(chunk, plan_lib.runs_per_unit(study), calibration_runs))
       result = calibrate.calibrate(row.problem, training.batch_size, runs,
                                    strategy=study.strategy)
       batches = plan_lib.plan(study, {row.problem: chunk})[study.problems.index(row.problem)]
@@ -111,7 +115,7 @@ def _main(argv) -> None:
     study = study_lib.from_config(config)
     units = driver.shard_units(study.units(), _NUM_SHARDS.value, _SHARD_INDEX.value)
     if _DRY_RUN.value:
-      dry_run(study, _CALIBRATE.value)
+      dry_run(study, _CALIBRATE.value, calibration_runs=_CALIBRATION_RUNS.value)
       return
     if _STATUS.value:
       driver.print_summary(driver.summary(study))
