@@ -133,3 +133,25 @@ def test_empty_and_missing_roots_are_clear_errors(tmp_path):
     read_tree(str(tmp_path))
   with pytest.raises(RecordError, match="is not a folder"):
     read_tree(str(tmp_path / "nowhere"))
+
+
+def test_sweep_views_budget_keys_selected_flag_and_run_store_skipped(tmp_path):
+  """`jaxbench sweep` output: <root>/runs/ (the store) and per-budget views with keys budget
+  ('small'), role ('trial' | 'rerun'), trial and selected; the store is not read twice."""
+  root = str(tmp_path)
+  view = dict(budget="small_budget", schedule="none")
+  for trial, (lr, final, chosen) in enumerate(((0.1, 0.5, False), (0.01, 0.2, True))):
+    write_run(root, "p", "adam", 42, [1.0, final], hyperparams={"learning_rate": lr},
+              extra={"budget": "small", "role": "trial", "trial": trial, "selected": chosen},
+              **view)
+  write_run(root, "p", "adam", 43, [1.0, 0.4], hyperparams={"learning_rate": 0.01},
+            extra={"budget": "small", "role": "rerun", "trial": 1, "selected": True}, **view)
+  write_run(os.path.join(root, "runs"), "p", "adam", 42, [1.0, 0.5],
+            hyperparams={"learning_rate": 0.1})
+  from jaxbench.analysis import stats
+  runs = load_runs(root)
+  assert len(runs) == 3 and set(runs["budget"]) == {"small_budget"}
+  table = stats.final_table(stats.selected(runs))
+  assert table["seeds"].tolist() == [2] and table["mean"].tolist() == pytest.approx([0.3])
+  curves = stats.best_so_far(runs)
+  assert curves["best_valid"].tolist() == pytest.approx([0.5, 0.2])   # re-runs not trials

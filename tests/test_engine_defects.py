@@ -124,3 +124,22 @@ def test_swa_evaluates_the_average_of_the_end_of_epoch_weights():
   with pytest.raises(ConfigError, match=r'swa_start_epoch=3 must be a training epoch; valid '
                      r'choices: 0\.\.2'):
     Trainer(RunBatch(**common, swa_start_epoch=3), dataset, VMAP)
+
+
+@pytest.mark.parametrize('name', ['adabound', 'amsbound'])
+def test_adabound_under_warm_up_trains_with_the_runs_base_rate(name):
+  """Defect 1 through the engine: the warm-up schedule's rate is 0 at step 0; bounds scaled by
+  lr_t / schedule(0) were 0/0 = NaN and froze every run at its first step. The engine passes the
+  run's base rate, so the runs train (and the one with the larger base rate moves further)."""
+  dataset = data.load('quadratic_deep', batch_size=128)
+  run_batch = RunBatch(problem='quadratic_deep', optimizer=name, schedule='warmup_linear',
+                       schedule_params={'delta_t': 1.0}, seeds=np.array([42, 42]),
+                       hyperparams={'learning_rate': [1e-3, 1e-2]}, num_epochs=3)
+  trainer = Trainer(run_batch, dataset)
+  state = trainer.init()
+  start = trainer.evaluate(state)['test_loss']
+  for epoch in range(3):
+    state, logged = trainer.run_epoch(state, epoch)
+  end = trainer.evaluate(state)['test_loss']
+  assert not state.diverged.any() and np.isfinite(logged).all()
+  assert (end < start).all() and end[1] < end[0]

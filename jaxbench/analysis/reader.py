@@ -54,6 +54,10 @@ SCHEDULE_FOLDERS = {"none": "constant", "ltr": "trapezoidal", "cosine": "cosine"
                     "cosine_wr": "cosine_wr"}
 ONESHOT = "oneshot"
 BUDGET_TRIALS = {"oneshot": 0, "small_budget": 25, "medium_budget": 50, "large_budget": 75}
+# jaxbench sweep records name budgets by size ('small'); the folders say 'small_budget'.
+BUDGET_KEYS = {"small": "small_budget", "medium": "medium_budget", "large": "large_budget"}
+# A sweep's run store, <root>/runs/, holds the same records as its budget views: read the views.
+RUN_STORE = "runs"
 # quadratic_deep's defined Hessian (draw 0): epoch-0 test loss over DeepOBS's 896 test points.
 CANONICAL_QUADRATIC_LOSS0 = 353.4468
 _DROPPED_HYPERPARAMS = ("use_locking", "use_nesterov", "amsbound")
@@ -202,9 +206,11 @@ def _parse(record: dict, parts: Sequence[str]) -> tuple[dict, dict, list[str]]:
   row = {
       "problem": str(record["testproblem"]), "optimizer": name,
       "optimizer_folder": str(folder_optimizer), "name_mapping": how,
-      "budget": record.get("budget") or layout["budget"] or ONESHOT,
+      "budget": BUDGET_KEYS.get(record.get("budget"), record.get("budget"))
+                or layout["budget"] or ONESHOT,
       "schedule": schedule or "constant", "setting": parts[-2], "seed": seed,
       "trial": record.get("trial"), "role": record.get("role"),
+      "selected": record.get("selected"),
       "num_epochs": num_epochs, "batch_size": record.get("batch_size"),
       "weight_decay": weight_decay, "hyperparams": clean_hps,
       "lr_sched_epochs": list(training.get("lr_sched_epochs") or []),
@@ -233,8 +239,11 @@ def _parse(record: dict, parts: Sequence[str]) -> tuple[dict, dict, list[str]]:
 
 
 def _json_files(root: str) -> Iterable[tuple[str, list[str]]]:
+  views = any(os.path.isdir(os.path.join(root, b)) for b in BUDGET_TRIALS)
   for directory, subdirs, files in os.walk(root):
     subdirs.sort()
+    if directory == root and views and RUN_STORE in subdirs:
+      subdirs.remove(RUN_STORE)
     for name in sorted(files):
       if name.endswith(".json") and name.startswith("random_seed__"):
         path = os.path.join(directory, name)

@@ -34,8 +34,13 @@ def selected(runs: pd.DataFrame) -> pd.DataFrame:
   """The runs of each configuration's selected setting (see the module docstring)."""
   runs = runs.copy()
   runs["score_valid"] = oriented(runs["final_valid"], runs["higher_is_better"])
-  if "role" in runs and runs["role"].notna().any():
+  if "selected" in runs and runs["selected"].notna().any():
+    flagged = runs["selected"].fillna(False).astype(bool)
+  elif "role" in runs and runs["role"].notna().any():
     flagged = runs["role"].isin(["rerun", "oneshot"])
+  else:
+    flagged = None
+  if flagged is not None:
     chosen = runs.loc[flagged, CONFIG + ["setting"]].drop_duplicates()
     runs_roled = runs.merge(chosen, on=CONFIG + ["setting"])
     rest = runs[~runs.set_index(CONFIG).index.isin(chosen.set_index(CONFIG).index)]
@@ -140,7 +145,8 @@ def defaults_vs_tuned(table: pd.DataFrame, budget: str, k: int, schedule: str = 
 def best_so_far(runs: pd.DataFrame) -> pd.DataFrame:
   """Analysis 4: over search trials (seed-42 runs in trial order) of each tuned configuration,
   the best validation score so far and the test metric of that best-so-far trial."""
-  trials = runs[runs["trial"].notna() & (runs["budget"] != "oneshot")].copy()
+  trials = runs[runs["trial"].notna() & (runs["budget"] != "oneshot")
+                & (runs["role"] != "rerun")].copy()
   trials = trials.sort_values(CONFIG + ["trial"])
   out = []
   for key, group in trials.groupby(CONFIG, sort=False):

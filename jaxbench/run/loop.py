@@ -269,17 +269,15 @@ def _make_trainer(runs: tuple, dataset) -> engine.Trainer:
   spec = runs[0][0]
   hyperparams = {k: np.asarray([s.hyperparams[k] for s, _ in runs])
                  if identity_lib.is_numeric(v) else v for k, v in spec.hyperparams.items()}
-  extra = {}
-  if spec.swa_start_epoch is not None:
-    # RunBatch.swa_start_epoch comes with the engine's SWA support.
-    extra["swa_start_epoch"] = spec.swa_start_epoch
+  # The registry name, not a built Problem: the engine builds it for the batch size and the
+  # dataset's number of classes (the char-RNN's vocabulary comes from the text).
   run_batch = engine.RunBatch(
-      problem=problems.get(spec.problem, batch_size=spec.batch_size, **spec.problem_options),
-      optimizer=spec.optimizer, schedule=spec.schedule,
+      problem=spec.problem, problem_options=dict(spec.problem_options),
+      swa_start_epoch=spec.swa_start_epoch, optimizer=spec.optimizer, schedule=spec.schedule,
       schedule_params=dict(spec.schedule_params), hyperparams=hyperparams,
       seeds=np.asarray([seed for _, seed in runs], dtype=np.int64), batch_size=spec.batch_size,
       num_epochs=spec.num_epochs, max_steps=spec.max_steps,
-      train_log_interval=spec.train_log_interval, **extra)
+      train_log_interval=spec.train_log_interval)
   strategy = Strategy(**spec.strategy) if spec.strategy else None
   return engine.Trainer(run_batch, dataset, strategy=strategy)
 
