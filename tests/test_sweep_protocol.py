@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -185,3 +187,16 @@ def test_shards_split_units_deterministically(tmp_path):
   assert not set(shards[0]) & set(shards[1])
   with pytest.raises(errors.ConfigError, match=r"--shard_index=3 must be .* 0..2"):
     driver.shard_units(units, 3, 3)
+
+
+def test_command_prints_one_line_for_a_bad_config(tmp_path):
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  done = subprocess.run(
+      [sys.executable, "-m", "jaxbench.sweep", "--config=experiments/crowded_valley.py",
+       "--config.problems=quadratic_dep", f"--config.output_dir={tmp_path / 'out'}"],
+      cwd=root, capture_output=True, text=True)
+  assert done.returncode != 0 and "Traceback" not in done.stderr
+  assert done.stderr.strip().splitlines()[-1].startswith(
+      "jaxbench: error: config.problems: 'quadratic_dep' is unknown (did you mean "
+      "'quadratic_deep'?); valid choices:")
+  assert not (tmp_path / "out").exists()

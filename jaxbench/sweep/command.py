@@ -25,6 +25,7 @@ from jaxbench import problems
 from jaxbench.data import generated, loader, text
 from jaxbench.errors import JaxbenchError
 from jaxbench.sweep import calibrate, driver, plan as plan_lib, study as study_lib
+from jaxbench.train import xla_flags
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Study config file (experiments/crowded_valley*.py).", lock_config=True)
@@ -113,14 +114,14 @@ def _main(argv) -> None:
   try:
     config = _CONFIG.value.to_dict()
     study = study_lib.from_config(config)
-    units = driver.shard_units(study.units(), _NUM_SHARDS.value, _SHARD_INDEX.value)
+    # Bad shard flags fail before anything runs or calibrates.
+    driver.shard_units(study.units(), _NUM_SHARDS.value, _SHARD_INDEX.value)
     if _DRY_RUN.value:
       dry_run(study, _CALIBRATE.value, calibration_runs=_CALIBRATION_RUNS.value)
       return
     if _STATUS.value:
       driver.print_summary(driver.summary(study))
       return
-    del units
     if _ENGINE.value == "ray":
       # Loaded by name: Ray is an optional extra, and jaxbench.cluster sits above the sweep.
       importlib.import_module("jaxbench.cluster.ray_sweep").run_study(
@@ -136,7 +137,6 @@ def _main(argv) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
   """Entry point (`jaxbench sweep` passes its flags here); argv[0] is the program name."""
-  from jaxbench.train import xla_flags  # pylint: disable=import-outside-toplevel
   xla_flags.apply()  # before the first computation initialises the backend
   app.run(_main, argv=list(sys.argv if argv is None else argv))
 
