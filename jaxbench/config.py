@@ -125,8 +125,8 @@ def base_config() -> ml_collections.ConfigDict:
   # The k-th Hessian DeepOBS draws for quadratic_deep (None = 0 = the defined problem).
   config.problem_options.hessian_draw = config_dict.placeholder(int)
   config.swa = ml_collections.ConfigDict()
-  # Stochastic weight averaging from this epoch on; the averaged weights are evaluated and
-  # recorded. None = no SWA.
+  # Stochastic weight averaging of the weights after each training epoch >= start_epoch
+  # (counted from 0, as the engine does); the average is evaluated and recorded. None = no SWA.
   config.swa.start_epoch = config_dict.placeholder(int)
   config.suite = ()
   config.progress = "auto"

@@ -16,7 +16,6 @@ hand it to `train_and_evaluate`. How it ends:
 from __future__ import annotations
 
 import difflib
-import importlib.util
 import os
 import re
 import signal
@@ -48,7 +47,7 @@ _OVERRIDE = re.compile(r"^--?(?:no)?config\.([^=]+)")
 _CONFIG_FILE = re.compile(r"^--?config(?:=(.*))?$")
 
 
-class Interrupted(KeyboardInterrupt):
+class Signalled(KeyboardInterrupt):
   """SIGINT or SIGTERM arrived; both take the KeyboardInterrupt path through the run layer, so a
   termination leaves the same consistent tree as a Ctrl-C."""
 
@@ -57,9 +56,9 @@ class Interrupted(KeyboardInterrupt):
     self.signum = signum
 
 
-def _raise_interrupted(signum, frame) -> NoReturn:
+def _raise_signalled(signum, frame) -> NoReturn:
   del frame
-  raise Interrupted(signum)
+  raise Signalled(signum)
 
 
 def report_dir(output_dir: str) -> str:
@@ -81,12 +80,10 @@ def train_and_evaluate(config: Any, workdir: Optional[str] = None) -> list:
   return loop.run_specs(specs, config)
 
 
-def write_report(output_dir: str) -> Optional[str]:
-  """The analysis report of `output_dir`'s records; None where jaxbench.analysis is missing."""
-  if importlib.util.find_spec("jaxbench.analysis") is None:
-    return None
-  # Imported here, not at the top: the analysis package (pandas, matplotlib) is optional for
-  # training, and only the quickstart asks for a report.
+def write_report(output_dir: str) -> str:
+  """Writes the analysis report of `output_dir`'s records next to it; returns its path."""
+  # Imported here, not at the top: pandas and matplotlib add seconds to every command's start,
+  # and only `config.report` (the quickstart) needs them.
   from jaxbench.analysis import report  # pylint: disable=import-outside-toplevel
   return str(report.write_report(output_dir, report_dir(output_dir)))
 
@@ -118,15 +115,19 @@ def _check_config_file(path: str) -> None:
                     "experiments/<problem>.py and experiments/quickstart.py")
 
 
-def _jaxbench_cause(error: BaseException) -> Optional[JaxbenchError]:
-  """The innermost JaxbenchError behind a flag error (a config file's get_config raised it)."""
-  found, seen = None, set()
+def _chain(error: BaseException):
+  """The error and the ones it was raised from or during, innermost last."""
+  seen = set()
   while error is not None and id(error) not in seen:
     seen.add(id(error))
-    if isinstance(error, JaxbenchError):
-      found = error
+    yield error
     error = error.__cause__ or error.__context__
-  return found
+
+
+def _jaxbench_cause(error: BaseException) -> Optional[JaxbenchError]:
+  """The innermost JaxbenchError behind a flag error (a config file's get_config raised it)."""
+  found = [e for e in _chain(error) if isinstance(e, JaxbenchError)]
+  return found[-1] if found else None
 
 
 def parse_flags(argv: Sequence[str]) -> list[str]:
@@ -168,9 +169,7 @@ def _main(argv: Sequence[str]) -> None:
   train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   if _CONFIG.value.get("report"):
     output_dir = _WORKDIR.value or _CONFIG.value.output_dir
-    path = write_report(output_dir)
-    print(f"report: {path}" if path else
-          "report: not written (jaxbench.analysis is not installed)", flush=True)
+    print(f"report: {write_report(output_dir)}", flush=True)
 
 
 def _exit(message: str, code: int) -> NoReturn:
@@ -179,10 +178,21 @@ def _exit(message: str, code: int) -> NoReturn:
   sys.exit(code)
 
 
-def interrupted_message(signum: int) -> str:
+def interrupted_message(error: KeyboardInterrupt) -> tuple[str, int]:
+  """(the one line, the exit code) for an interruption.
+
+  The run layer turns an interruption inside a batch into `loop.Interrupted`, whose message says
+  where training stopped and which checkpoint epoch is kept; the signal that caused it is the
+  `Signalled` it was raised during. Outside a batch (loading data, between batches) there is no
+  checkpoint of a running batch to speak of.
+  """
+  signum = next((e.signum for e in _chain(error) if isinstance(e, Signalled)), signal.SIGINT)
   name = signal.Signals(signum).name
-  return (f"jaxbench: interrupted by {name}; finished runs' records and the last checkpoint are "
-          "kept; run the same command again to resume")
+  detail = next((e.message for e in _chain(error) if isinstance(e, loop.Interrupted)), None)
+  if detail is None:
+    detail = ("interrupted; finished runs' records and the last checkpoint are kept; run the "
+              "same command again to resume")
+  return f"jaxbench: {name}: {detail}", EXIT_SIGNAL[signum]
 
 
 def main() -> None:
@@ -190,14 +200,13 @@ def main() -> None:
   sys.argv itself, so there is no argv parameter: callers such as jaxbench.cli set sys.argv)."""
   xla_flags.apply()  # before the first computation initialises the backend
   for signum in EXIT_SIGNAL:
-    signal.signal(signum, _raise_interrupted)
+    signal.signal(signum, _raise_signalled)
   try:
     app.run(_main, flags_parser=parse_flags)
   except JaxbenchError as e:
     _exit(f"jaxbench: error: {e}", EXIT_ERROR)
   except KeyboardInterrupt as e:
-    signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
-    _exit(interrupted_message(signum), EXIT_SIGNAL[signum])
+    _exit(*interrupted_message(e))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -43,6 +44,13 @@ def test_signal_prints_one_line_and_exits_with_the_shell_code(tmp_path, signum, 
   assert process.returncode == code, (process.returncode, stderr[:8000])
   assert "Traceback" not in stderr
   lines = [l for l in stderr.splitlines() if l.startswith("jaxbench:")]
-  assert lines == [
-      f"jaxbench: interrupted by {signal.Signals(signum).name}; finished runs' records and the "
-      "last checkpoint are kept; run the same command again to resume"], stderr[-3000:]
+  assert len(lines) == 1, stderr[-3000:]
+  # The run layer says where training stopped and which checkpoint it kept (one per epoch here,
+  # and the signal came after epoch 2's progress line, so at least epoch 1's).
+  match = re.fullmatch(
+      rf"jaxbench: {signal.Signals(signum).name}: interrupted in epoch (\d+) of .*; the "
+      r"checkpoint of epoch (\d+) is kept in .*; re-run the same command to resume from it",
+      lines[0])
+  assert match, lines[0]
+  stopped, kept = int(match.group(1)), int(match.group(2))
+  assert 1 <= kept <= stopped, lines[0]

@@ -28,7 +28,7 @@ from jaxbench.data import readers
 from jaxbench.data import text as text_lib
 from jaxbench.data.base import Dataset, Split
 from jaxbench.data.specs import TOLSTOI_VOCAB_SIZE
-from jaxbench.errors import DataError
+from jaxbench.errors import ConfigError, DataError
 
 DATASETS = ('mnist', 'fashion_mnist', 'cifar10', 'cifar100', 'svhn', 'tolstoi', 'quadratic_deep',
             'two_d')
@@ -80,26 +80,26 @@ def load(dataset_name: str, *, batch_size: int, source: str = 'auto',
       (number of characters for tolstoi), or 'full' for the real sizes. Small by default.
   """
   if dataset_name not in DATASETS:
-    raise ValueError(f'Unknown dataset {dataset_name!r}; valid names: {", ".join(DATASETS)}.')
+    raise ConfigError(f'Unknown dataset {dataset_name!r}; valid names: {", ".join(DATASETS)}.')
   if source not in SOURCES:
-    raise ValueError(f'Unknown source {source!r}; valid sources: {", ".join(SOURCES)}.')
+    raise ConfigError(f'Unknown source {source!r}; valid sources: {", ".join(SOURCES)}.')
   if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-    raise ValueError(f'batch_size must be a positive integer, got {batch_size!r}.')
+    raise ConfigError(f'batch_size must be a positive integer, got {batch_size!r}.')
   batch_size = int(batch_size)
 
   if dataset_name in GENERATED_DATASETS:
     if source not in ('auto', 'generated', 'synthetic'):
-      raise ValueError(f'{dataset_name} is generated, not read: source must be one of '
+      raise ConfigError(f'{dataset_name} is generated, not read: source must be one of '
                        f"'auto', 'generated', 'synthetic'; got {source!r}.")
     return _generated_dataset(dataset_name, batch_size,
                               synthetic_size if source == 'synthetic' else None)
   if source == 'generated':
-    raise ValueError(f"source='generated' only serves {GENERATED_DATASETS}; {dataset_name} "
+    raise ConfigError(f"source='generated' only serves {GENERATED_DATASETS}; {dataset_name} "
                      "needs 'auto', 'files', 'tfds' or 'synthetic'.")
 
   if dataset_name == 'tolstoi':
     if source == 'tfds':
-      raise ValueError("tolstoi has no tensorflow-datasets source; use 'auto', 'files' or "
+      raise ConfigError("tolstoi has no tensorflow-datasets source; use 'auto', 'files' or "
                        "'synthetic'.")
     if source == 'synthetic':
       ids, vocab = _synthetic_text(batch_size, synthetic_size)
@@ -161,7 +161,7 @@ def _image_dataset(name: str, raw: RawImages, batch_size: int, where: str) -> Da
     raise readers.DataFormatError(f'{where}: only {n} training examples; need more than the '
                                   f'{nv} validation examples.')
   if batch_size > n - nv:
-    raise ValueError(f'batch_size {batch_size} is larger than the {name} training split '
+    raise ConfigError(f'batch_size {batch_size} is larger than the {name} training split '
                      f'({n - nv} examples from {where}).')
   train_eval_size = min(tx.shape[0], n - nv)
   return Dataset(
@@ -207,7 +207,7 @@ def _generated_dataset(name: str, batch_size: int, size: Union[int, str, None]) 
   if isinstance(size, int):
     train, test, valid = train[:size], test[:size], valid[:size]
   if batch_size > train.shape[0]:
-    raise ValueError(f'batch_size {batch_size} is larger than the {name} training split '
+    raise ConfigError(f'batch_size {batch_size} is larger than the {name} training split '
                      f'({train.shape[0]} examples).')
   zeros = lambda a: np.zeros(a.shape[0], np.float32)
   train_split = _split(train, zeros(train))
@@ -233,10 +233,10 @@ def _synthetic_images(name: str, batch_size: int, size: Union[int, str, None]) -
   elif size is None or isinstance(size, (int, np.integer)):
     n_train = int(size) if size is not None else max(600, 6 * batch_size)
     if n_train < 2:
-      raise ValueError(f'synthetic_size must be at least 2, got {size}.')
+      raise ConfigError(f'synthetic_size must be at least 2, got {size}.')
     n_test = max(1, int(round(n_train * official_test / official_train)))
   else:
-    raise ValueError(f"synthetic_size must be an int, 'full' or None; got {size!r}.")
+    raise ConfigError(f"synthetic_size must be an int, 'full' or None; got {size!r}.")
   rng = np.random.RandomState(0)
   shape = readers.IMAGE_SHAPES[name]
   classes = readers.NUM_CLASSES[name]
@@ -256,7 +256,7 @@ def _synthetic_text(batch_size: int, size: Union[int, str, None]
   elif isinstance(size, (int, np.integer)):
     n = int(size)
   else:
-    raise ValueError(f"synthetic_size must be an int, 'full' or None; got {size!r}.")
+    raise ConfigError(f"synthetic_size must be an int, 'full' or None; got {size!r}.")
   ids = np.random.RandomState(0).randint(0, TOLSTOI_VOCAB_SIZE, n).astype(np.int32)
   return ids, tuple(chr(33 + i) for i in range(TOLSTOI_VOCAB_SIZE))
 
@@ -335,7 +335,7 @@ def _file_reader(name: str, directory: str) -> Optional[Callable[[], object]]:
       if os.path.isfile(path):
         return lambda: path
     return None
-  raise ValueError(f'no file reader for {name!r}')
+  raise ConfigError(f'no file reader for {name!r}')
 
 
 def _tfds_prepared(name: str, directory: str) -> bool:
