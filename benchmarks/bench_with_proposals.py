@@ -5,6 +5,8 @@ real engine before they were applied. The max-pool one now is nets._max_pool, so
 only to reproduce the numbers; --rnn_unroll remains an open experiment. Proposals (each switchable):
   --pool: nets._max_pool = benchmarks/max_pool_ab.strided_max_pool (same values and gradients).
   --rnn_unroll=U: the char-RNN's LSTM time scan unrolled U steps (nets.CharRNN(unroll=U)).
+  --conv_impl=I: every model with a `conv_impl` field built with conv_impl=I ('xla', 'matmul';
+    the switch the strategy policy would set, session 3).
 
   python benchmarks/bench_with_proposals.py --pool -- --problems=fmnist_2c2d --num_seeds=1 --torch
 """
@@ -37,6 +39,20 @@ def main() -> None:
         entry, **{dataclasses.fields(entry)[1].name: functools.partial(
             nets.CharRNN, registry.TOLSTOI_VOCAB_SIZE, unroll=u)})
     print(f"patched: tolstoi_char_rnn LSTM scan unroll={u}")
+  impl = [a for a in own if a.startswith("--conv_impl=")]
+  if impl:
+    import dataclasses
+    import functools
+    from jaxbench.problems import registry
+    value = impl[0].split("=", 1)[1]
+    for name, entry in list(registry._TABLE.items()):  # pylint: disable=protected-access
+      field = dataclasses.fields(entry)[1].name
+      model = getattr(entry, field)
+      cls = getattr(model, "func", model)
+      if "conv_impl" in getattr(cls, "__dataclass_fields__", {}):
+        registry._TABLE[name] = dataclasses.replace(  # pylint: disable=protected-access
+            entry, **{field: functools.partial(model, conv_impl=value)})
+    print(f"patched: conv_impl={value} on every conv model")
   bench.main(rest)
 
 

@@ -29,15 +29,21 @@ Row keys (the JSON is a list of rows with exactly these keys; with --torch two m
   model_flops_per_step XLA cost analysis of the compiled one-step training program, for all
                        runs of the batch,
   flops_fraction_of_peak  model_flops_per_step * steps_per_sec / the device's dense float32
-                       matmul FLOP/s, measured in the same invocation (`matmul_peak_flops`).
+                       matmul FLOP/s, measured in the same invocation (`matmul_peak_flops`),
+  model_bytes_per_step XLA cost analysis' "bytes accessed" of the same program (all runs),
+  bytes_fraction_of_bandwidth  model_bytes_per_step * steps_per_sec / the device's memory
+                       bandwidth, measured in the same invocation (`memory_bandwidth`).
+A step is bound by whichever fraction is nearer 1: that is the problem's physical limit.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import functools
+import glob
 import importlib
 import json
+import os
 import resource
 import statistics
 import time
@@ -55,7 +61,8 @@ from jaxbench.train import xla_flags
 
 ROW_KEYS = ("problem", "num_seeds", "device", "strategy", "steps_per_sec", "seed_steps_per_sec",
             "examples_per_sec", "compile_seconds", "eval_seconds_per_epoch", "peak_memory",
-            "model_flops_per_step", "flops_fraction_of_peak")
+            "model_flops_per_step", "flops_fraction_of_peak", "model_bytes_per_step",
+            "bytes_fraction_of_bandwidth")
 TORCH_KEYS = ("torch_seed_steps_per_sec", "ratio_vs_torch")
 
 
@@ -74,6 +81,23 @@ def matmul_peak_flops(size: int = 2048, repeats: int = 5) -> float:
     jax.block_until_ready(dot(a, a))
     best = min(best, time.perf_counter() - started)
   return 2.0 * size ** 3 / best
+
+
+def memory_bandwidth(megabytes: int = 256, repeats: int = 5) -> float:
+  """Bytes/s of a streaming read + write (x = 2 x over `megabytes` of float32; best of repeats).
+
+  The buffer is donated, so each call writes into the memory it reads: a fresh 256 MB output
+  per call would measure the kernel's page faults (~1 GB/s here), not the memory.
+  """
+  x = jnp.ones((megabytes * 2**20 // 4,), jnp.float32)
+  scale = jax.jit(lambda a: a * 2.0, donate_argnums=0)
+  x = jax.block_until_ready(scale(x))
+  best = float("inf")
+  for _ in range(repeats):
+    started = time.perf_counter()
+    x = jax.block_until_ready(scale(x))
+    best = min(best, time.perf_counter() - started)
+  return 2.0 * x.nbytes / best
 
 
 def device_description() -> str:
@@ -105,7 +129,7 @@ def _true_eval_examples(dataset_name: str, measured: int) -> int:
 
 def _order_seconds(trainer, state, repeats: int = 3) -> float:
   """Seconds to compute one epoch's data order for every run (the engine's own function)."""
-  fn = jax.jit(jax.vmap(trainer._order_one, in_axes=(0, None)))  # pylint: disable=protected-access
+  fn = jax.jit(jax.vmap(trainer.epoch_order, in_axes=(0, None)))
   jax.block_until_ready(fn(state.data_key, np.int32(0)))
   best = float("inf")
   for _ in range(repeats):
@@ -126,7 +150,7 @@ class BenchConfig:
   windows: int = 1  # timed windows (alternating with the baseline); the median is reported
 
 
-def bench_one(cfg: BenchConfig, peak_flops: float,
+def bench_one(cfg: BenchConfig, peak_flops: float, bandwidth: float,
               between: Optional[Callable[[float], float]] = None) -> dict:
   """Measures one (problem, num_seeds) row; see the module docstring for the keys."""
 
@@ -196,7 +220,8 @@ def bench_one(cfg: BenchConfig, peak_flops: float,
   measured = dataset.train_eval.size + dataset.valid.size + dataset.test.size
   eval_seconds *= _true_eval_examples(problem.dataset, measured) / measured
 
-  flops = trainer.step_cost(state).get("flops", 0.0)
+  cost = trainer.step_cost(state)
+  flops, moved = cost.get("flops", 0.0), cost.get("bytes accessed", 0.0)
   memory, _ = peak_memory_bytes()
   return {
     "problem": cfg.problem, "num_seeds": cfg.num_seeds, "device": device_description(),
@@ -206,6 +231,7 @@ def bench_one(cfg: BenchConfig, peak_flops: float,
     "compile_seconds": compile_seconds, "eval_seconds_per_epoch": eval_seconds,
     "peak_memory": memory, "model_flops_per_step": flops,
     "flops_fraction_of_peak": flops * steps_per_sec / peak_flops,
+    "model_bytes_per_step": moved, "bytes_fraction_of_bandwidth": moved * steps_per_sec / bandwidth,
   }, (statistics.median(others) if others else None)
 
 
@@ -229,7 +255,7 @@ def _torch_rate(torch_loop, name: str, num_runs: int, optimizer: str, seconds: f
 def format_table(rows: Sequence[dict], memory_kind: str) -> str:
   head = (f"{'problem':18s} {'runs':>4s} {'strategy':>12s} {'steps/s':>9s} {'seed-st/s':>10s} "
           f"{'ex/s':>9s} {'compile':>8s} {'eval/ep':>8s} {'mem MiB':>8s} {'GFLOP/st':>9s} "
-          f"{'%peak':>6s}")
+          f"{'%peak':>6s} {'MB/st':>8s} {'%bw':>6s}")
   if rows and "ratio_vs_torch" in rows[0]:
     head += f" {'torch':>9s} {'x torch':>8s}"
   lines = [f"(mem = {memory_kind})", head]
@@ -240,10 +266,78 @@ def format_table(rows: Sequence[dict], memory_kind: str) -> str:
             f"{r['seed_steps_per_sec']:10.2f} {r['examples_per_sec']:9.0f} "
             f"{r['compile_seconds']:8.2f} {r['eval_seconds_per_epoch']:8.2f} "
             f"{r['peak_memory'] / 2**20:8.0f} {r['model_flops_per_step'] / 1e9:9.3f} "
-            f"{100 * r['flops_fraction_of_peak']:6.2f}")
+            f"{100 * r['flops_fraction_of_peak']:6.2f} {r['model_bytes_per_step'] / 1e6:8.1f} "
+            f"{100 * r['bytes_fraction_of_bandwidth']:6.2f}")
     if "ratio_vs_torch" in r:
       line += f" {r['torch_seed_steps_per_sec']:9.2f} {r['ratio_vs_torch']:8.2f}"
     lines.append(line)
+  return "\n".join(lines)
+
+
+# The whole study (SPEC 5): 15 optimizers x 4 schedules x 112 runs on each of the eight problems.
+PAPER_PROBLEMS = ("quadratic_deep", "mnist_vae", "fmnist_2c2d", "cifar10_3c3d", "fmnist_vae",
+                  "cifar100_allcnnc", "svhn_wrn164", "tolstoi_char_rnn")
+STUDY_RUNS_PER_PROBLEM = 15 * 4 * 112  # 6,720; x 8 problems = 53,760 runs
+# War and Peace (Gutenberg 2600, header/contents/licence removed) has about 3.2 million
+# characters; the data loader counts the real text, which the bench does not read (synthetic
+# data). Train = first 80%, less our 10% validation block (SPEC 1, BUILD_NOTES "Data").
+TOLSTOI_CHARACTERS = 3_200_000
+
+
+def study_steps_per_epoch(name: str) -> int:
+  """Training steps of one epoch at the official data sizes (SPEC 1 splits, remainder dropped)."""
+  problem = problems.get(name)
+  if problem.dataset in loader.OFFICIAL_SIZES:
+    train = loader.OFFICIAL_SIZES[problem.dataset][0] - loader.VALID_SIZES[problem.dataset]
+    return train // problem.batch_size
+  if problem.dataset == "tolstoi":
+    train_chars = int(0.8 * TOLSTOI_CHARACTERS * 0.9)
+    return (train_chars - 1) // (problem.batch_size * 50)
+  # generated data: quadratic_deep 1,000 examples, two_d 10,000 (SPEC 1)
+  return {"quadratic_deep": 1000, "two_d": 10000}[problem.dataset] // problem.batch_size
+
+
+def study_cost(rows: Sequence[dict]) -> list[dict]:
+  """Per problem: per-run memory and the whole study's device-hours, from its measured rows.
+
+  Uses the row with the most runs R (the throughput the sweep would get): one batch of R runs
+  takes epochs * steps_per_epoch / steps_per_sec seconds of training plus (epochs + 1)
+  evaluations; the study runs STUDY_RUNS_PER_PROBLEM / R such batches. Per-run memory is the
+  growth of peak memory between the two largest run counts, divided by the runs added (the
+  fixed part — programs, data — cancels); None with a single row.
+  """
+  out = []
+  for name in dict.fromkeys(r["problem"] for r in rows):
+    mine = sorted((r for r in rows if r["problem"] == name), key=lambda r: r["num_seeds"])
+    top = mine[-1]
+    problem = problems.get(name)
+    epochs, steps = problem.num_epochs, study_steps_per_epoch(name)
+    batch_seconds = (epochs * steps / top["steps_per_sec"]
+                     + (epochs + 1) * top["eval_seconds_per_epoch"])
+    hours = STUDY_RUNS_PER_PROBLEM / top["num_seeds"] * batch_seconds / 3600
+    per_run = None
+    if len(mine) >= 2 and mine[-1]["num_seeds"] > mine[-2]["num_seeds"]:
+      per_run = max(mine[-1]["peak_memory"] - mine[-2]["peak_memory"], 0) / (
+          mine[-1]["num_seeds"] - mine[-2]["num_seeds"])
+    out.append({"problem": name, "num_seeds": top["num_seeds"], "num_epochs": epochs,
+                "steps_per_epoch": steps, "seconds_per_run": batch_seconds / top["num_seeds"],
+                "per_run_memory": per_run, "study_runs": STUDY_RUNS_PER_PROBLEM,
+                "device_hours": hours})
+  return out
+
+
+def format_study_cost(costs: Sequence[dict], device: str) -> str:
+  lines = [f"whole-study cost on {device} ({STUDY_RUNS_PER_PROBLEM} runs per problem, "
+           f"from the row with the most runs)",
+           f"{'problem':18s} {'runs':>4s} {'epochs':>6s} {'steps/ep':>8s} {'s/run':>9s} "
+           f"{'MiB/run':>8s} {'hours':>9s}"]
+  for c in costs:
+    memory = "-" if c["per_run_memory"] is None else f"{c['per_run_memory'] / 2**20:8.1f}"
+    lines.append(f"{c['problem']:18s} {c['num_seeds']:4d} {c['num_epochs']:6d} "
+                 f"{c['steps_per_epoch']:8d} {c['seconds_per_run']:9.2f} {memory:>8s} "
+                 f"{c['device_hours']:9.2f}")
+  total = sum(c["device_hours"] for c in costs)
+  lines.append(f"{'total':18s} {'':4s} {'':6s} {'':8s} {'':9s} {'':8s} {total:9.2f}")
   return "\n".join(lines)
 
 
@@ -275,10 +369,18 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict]:
   ap.add_argument("--windows", type=int, default=1,
                   help="split --seconds into this many timed windows, alternating with the "
                        "PyTorch baseline under --torch; medians are reported")
-  ap.add_argument("--json", default=None, help="write the rows to this JSON file")
+  ap.add_argument("--json", default=None,
+                  help="write the rows to this JSON file (rewritten after every row)")
+  ap.add_argument("--study_cost", action="store_true",
+                  help="also print per-run memory and the whole study's device-hours")
+  ap.add_argument("--report", default=None,
+                  help="measure nothing: print the table (and --study_cost) of the rows in the "
+                       "JSON files of this folder (benchmarks/gpu_table.sh)")
   ap.add_argument("--torch", action="store_true",
                   help="also time the plain PyTorch loop (jaxbench.benchmarking.torch_loop) side by side")
   args = ap.parse_args(argv)
+  if args.report is not None:
+    return _report(args.report, args.study_cost)
 
   names = [n for n in args.problems.split(",") if n]
   unknown = [n for n in names if n not in problems.names()]
@@ -294,15 +396,15 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict]:
   seed_counts = _parse_ints(args.num_seeds, "num_seeds")
   torch_loop = _torch_loop() if args.torch else None
 
-  peak = matmul_peak_flops()
-  print(f"device {device_description()}: dense float32 matmul peak {peak / 1e9:.1f} GFLOP/s",
-        flush=True)
+  peak, bandwidth = matmul_peak_flops(), memory_bandwidth()
+  print(f"device {device_description()}: dense float32 matmul peak {peak / 1e9:.1f} GFLOP/s, "
+        f"memory bandwidth {bandwidth / 1e9:.1f} GB/s", flush=True)
   rows = []
   for name in names:
     for n in seed_counts:
       strategy = None
       if args.runs or args.steps_per_dispatch or args.unroll:
-        base = strategy_lib.choose(name, jax.default_backend(), n)
+        base = strategy_lib.choose(problems.get(name), jax.default_backend(), n)
         strategy = dataclasses.replace(
             base, **{k: v for k, v in (("runs", args.runs),
                                        ("steps_per_dispatch", args.steps_per_dispatch),
@@ -314,17 +416,33 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict]:
       if torch_loop is not None:
         opt = args.optimizer if args.optimizer in torch_loop.OPTIMIZERS else "adam"
         between = functools.partial(_torch_rate, torch_loop, name, n, opt)
-      row, torch_rate = bench_one(cfg, peak, between)
+      row, torch_rate = bench_one(cfg, peak, bandwidth, between)
       if torch_rate is not None:
         row["torch_seed_steps_per_sec"] = torch_rate
         row["ratio_vs_torch"] = row["seed_steps_per_sec"] / torch_rate
       rows.append(row)
+      if args.json:  # after every row, so a row that fails (e.g. out of memory) keeps the rest
+        with open(args.json, "w") as f:
+          json.dump(rows, f, indent=1)
       print(format_table([row], peak_memory_bytes()[1]).splitlines()[-1], flush=True)
   print()
   print(format_table(rows, peak_memory_bytes()[1]))
-  if args.json:
-    with open(args.json, "w") as f:
-      json.dump(rows, f, indent=1)
+  if args.study_cost:
+    print(format_study_cost(study_cost(rows), device_description()))
+  return rows
+
+
+def _report(folder: str, with_cost: bool) -> list[dict]:
+  paths = sorted(glob.glob(os.path.join(folder, "*.json")))
+  if not paths:
+    raise SystemExit(f"--report={folder!r}: no *.json row files there")
+  rows = []
+  for path in paths:
+    with open(path) as f:
+      rows.extend(json.load(f))
+  print(format_table(rows, "per problem: its own process (see gpu_table.sh)"))
+  if with_cost and rows:
+    print(format_study_cost(study_cost(rows), rows[0]["device"]))
   return rows
 
 

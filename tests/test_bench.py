@@ -17,7 +17,8 @@ from jaxbench.train import xla_flags
 DOCUMENTED_KEYS = {
   "problem", "num_seeds", "device", "strategy", "steps_per_sec", "seed_steps_per_sec",
   "examples_per_sec", "compile_seconds", "eval_seconds_per_epoch", "peak_memory",
-  "model_flops_per_step", "flops_fraction_of_peak"}
+  "model_flops_per_step", "flops_fraction_of_peak", "model_bytes_per_step",
+  "bytes_fraction_of_bandwidth"}
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,9 @@ def test_rows_have_sane_values(quadratic_rows):
     per_run = 2 * 128 * 100 * 100
     assert 2 * per_run * n <= row["model_flops_per_step"] <= 20 * per_run * n
     assert 0 < row["flops_fraction_of_peak"] < 10
+    # At least the per-run Hessian (100 x 100 float32) and the batch (128 x 100) are read.
+    assert row["model_bytes_per_step"] >= 4 * (100 * 100 + 128 * 100) * n
+    assert 0 < row["bytes_fraction_of_bandwidth"] < 10
 
 
 def test_bad_problem_name_names_the_valid_choices():
@@ -109,3 +113,39 @@ def test_importing_bench_sets_no_xla_flags_and_loads_nothing_outside_the_package
   out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                        check=True).stdout.split()
   assert out == ["None", "False", "[]"]
+
+
+def test_study_steps_per_epoch_follow_the_spec_splits():
+  # Training examples = official training split - validation (SPEC 1), remainder dropped:
+  # (60,000 - 10,000) // 128, // 64; (50,000 - 10,000) // 128, // 256; (73,257 - 26,032) // 128;
+  # quadratic_deep 1,000 // 128.
+  expected = {"fmnist_2c2d": 390, "mnist_vae": 781, "cifar10_3c3d": 312,
+              "cifar100_allcnnc": 156, "svhn_wrn164": 368, "quadratic_deep": 7}
+  assert {n: bench.study_steps_per_epoch(n) for n in expected} == expected
+
+
+def test_gpu_table_script_runs_at_tiny_sizes_and_extrapolates_the_study(tmp_path):
+  # The accelerator script must work the first time on a GPU: run it here on CPU, tiny.
+  script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "benchmarks", "gpu_table.sh")
+  env = dict(os.environ, OUT=str(tmp_path), PROBLEMS="quadratic_deep", NUM_SEEDS="1,2",
+             ROW_SECONDS="0.1", PYTHON=sys.executable)
+  proc = subprocess.run(["bash", script, "--optimizer=sgd"], env=env, capture_output=True,
+                        text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  with open(tmp_path / "quadratic_deep.json") as f:
+    rows = json.load(f)
+  assert [r["num_seeds"] for r in rows] == [1, 2]
+  top = rows[-1]
+  # 15 optimizers x 4 schedules x 112 runs (SPEC 5) in batches of 2 runs; each batch trains
+  # 100 epochs x 7 steps and evaluates 101 times.
+  seconds = 100 * 7 / top["steps_per_sec"] + 101 * top["eval_seconds_per_epoch"]
+  hours = 15 * 4 * 112 / 2 * seconds / 3600
+  total = [line for line in proc.stdout.splitlines() if line.startswith("total")]
+  assert len(total) == 1
+  assert float(total[0].split()[-1]) == pytest.approx(hours, rel=0.01, abs=0.01)
+  per_run_mib = (rows[1]["peak_memory"] - rows[0]["peak_memory"]) / 2**20
+  (line,) = [l for l in proc.stdout.splitlines() if l.startswith("quadratic_deep") and
+             len(l.split()) == 7]
+  assert float(line.split()[5]) == pytest.approx(max(per_run_mib, 0.0), abs=0.06)
+  assert (tmp_path / "table.txt").read_text().strip().endswith(total[0].strip())
