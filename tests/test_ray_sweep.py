@@ -2,7 +2,7 @@
 as the local engine; a worker killed in the middle of a task loses nothing.
 
 One small study (quadratic_deep, 1 epoch, sgd and momentum, a 2-trial search with one re-run
-seed, one run per task) runs three times: in this process through the local driver (the
+seed; a task per unit stage) runs three times: in this process through the local driver (the
 reference), on Ray undisturbed, and on Ray while the test SIGKILLs a worker process that is
 executing a task.
 """
@@ -35,7 +35,7 @@ def study_config(output_dir: str) -> dict:
   config.update(problems="quadratic_deep", optimizers="sgd,momentum", schedules="constant",
                 budgets="small", budget_sizes="small=2,medium=3,large=4", num_rerun_seeds=1,
                 num_epochs=1, checkpoint_every_epochs=0, output_dir=output_dir,
-                progress="none", max_runs_per_batch=1)
+                progress="none", max_runs_per_batch=2)
   return config
 
 
@@ -100,16 +100,6 @@ def test_task_resources_rejects_non_positive_cores():
     ray_sweep.task_resources({"CPU": 16}, 1, 1, cpus_per_task=0)
 
 
-def test_chunks_pack_whole_specs_in_order(tmp_path):
-  study = study_lib.from_config(study_config(str(tmp_path)))
-  unit = study.units()[0]
-  specs = [protocol.run_spec(study, unit, {"learning_rate": lr}, seeds)
-           for lr, seeds in ((0.1, (42,)), (0.2, (42, 43)), (0.3, (42,)), (0.4, (1, 2, 3, 4)))]
-  packed = ray_sweep.chunks(specs, max_runs=3)
-  # 1 + 2 = 3 runs; then 1; the 4-seed spec exceeds the chunk and stands alone.
-  assert packed == [specs[:2], specs[2:3], specs[3:]]
-
-
 @pytest.mark.slow
 def test_ray_engine_gives_the_local_engines_records_and_selections(tmp_path, cluster,
                                                                    reference):
@@ -125,10 +115,14 @@ def test_ray_engine_gives_the_local_engines_records_and_selections(tmp_path, clu
 
 
 def _running_task_pids() -> list:
-  """Ray workers whose process title (ray::<task name>) says they run a chunk right now."""
+  """Workers of this test's Ray instance (descendants of this process: ray.init started it)
+  whose process title (ray::<task name>) says they run a stage right now."""
   pids = []
-  for process in psutil.process_iter(["cmdline"]):
-    cmdline = process.info["cmdline"] or []
+  for process in psutil.Process().children(recursive=True):
+    try:
+      cmdline = process.cmdline()
+    except psutil.Error:  # exited meanwhile
+      continue
     if cmdline and cmdline[0].startswith("ray::jaxbench:"):
       pids.append(process.pid)
   return pids
@@ -158,3 +152,31 @@ def test_killing_a_worker_mid_task_loses_nothing(tmp_path, cluster, reference):
   assert records_by_run(str(tmp_path)) == reference[0]
   assert selections(study) == reference[1]
   assert not any(run_loop.pending_seeds(s) for s in outcome["states"][0].pending)
+
+
+@pytest.mark.slow
+def test_driver_killed_and_started_again_finishes_with_the_same_records(tmp_path, cluster,
+                                                                        reference):
+  """The command line's driver (`--engine=ray --ray_address=...`) SIGKILLed once the first
+  records exist; a second driver finishes the study from the records."""
+  output_dir = str(tmp_path)
+  flags = [f"--config.{key}={value}" for key, value in study_config(output_dir).items()
+           if key in ("problems", "optimizers", "schedules", "budgets", "budget_sizes",
+                      "num_rerun_seeds", "num_epochs", "checkpoint_every_epochs", "output_dir",
+                      "progress", "max_runs_per_batch")]
+  driver_process = subprocess.Popen(
+      [sys.executable, "-m", "jaxbench.sweep", "--config=experiments/crowded_valley.py",
+       *flags, "--engine=ray", f"--ray_address={ray.get_runtime_context().gcs_address}"],
+      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.monotonic() + 90
+  while not records_by_run(output_dir) and time.monotonic() < deadline \
+      and driver_process.poll() is None:
+    time.sleep(0.1)
+  driver_process.kill()
+  driver_process.wait()
+  partial = records_by_run(output_dir)
+  assert 0 < len(partial) < len(reference[0]), "the driver was not stopped mid-study"
+  study = study_lib.from_config(study_config(output_dir))
+  ray_sweep.run_study(study, study_config(output_dir), report_seconds=60)
+  assert records_by_run(output_dir) == reference[0]
+  assert selections(study) == reference[1]

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from jaxbench import errors, optimizers, tuning
 from jaxbench.run import loop as run_loop
-from jaxbench.run import records
+from jaxbench.run import identity, records
 from jaxbench.sweep import command, driver, plan, protocol, study as study_lib
 from jaxbench.sweep.study import Unit
 
@@ -78,7 +80,10 @@ def _plant(spec, seed, valid, test, diverged=False, metric="loss"):
       testproblem=spec.problem, batch_size=spec.batch_size, num_epochs=spec.num_epochs,
       random_seed=seed, l2_reg=None, optimizer_name=spec.optimizer,
       optimizer_hyperparams=spec.hyperparams, training_params={}, metrics=metrics,
-      minibatch_train_losses=[], extra={"status": "diverged" if diverged else "finished"})
+      minibatch_train_losses=[],
+      extra={"status": "diverged" if diverged else "finished",
+             "run_identity": identity.run_identity(spec),
+             "run_fingerprint": identity.fingerprint(identity.run_identity(spec))})
   records.write_record(spec.output_dir, record, run_loop.setting_of(spec))
 
 
@@ -182,3 +187,16 @@ def test_shards_split_units_deterministically(tmp_path):
   assert not set(shards[0]) & set(shards[1])
   with pytest.raises(errors.ConfigError, match=r"--shard_index=3 must be .* 0..2"):
     driver.shard_units(units, 3, 3)
+
+
+def test_command_prints_one_line_for_a_bad_config(tmp_path):
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  done = subprocess.run(
+      [sys.executable, "-m", "jaxbench.sweep", "--config=experiments/crowded_valley.py",
+       "--config.problems=quadratic_dep", f"--config.output_dir={tmp_path / 'out'}"],
+      cwd=root, capture_output=True, text=True)
+  assert done.returncode != 0 and "Traceback" not in done.stderr
+  assert done.stderr.strip().splitlines()[-1].startswith(
+      "jaxbench: error: config.problems: 'quadratic_dep' is unknown (did you mean "
+      "'quadratic_deep'?); valid choices:")
+  assert not (tmp_path / "out").exists()

@@ -2,6 +2,7 @@
 = the unsharded set, SIGKILL-and-resume = an uninterrupted sweep, nothing run twice."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -128,3 +129,23 @@ def test_sigkill_and_resume_gives_the_same_records(reference, tmp_path):
   again = subprocess.run(args + ["--status"], cwd=cwd, capture_output=True, text=True)
   assert again.returncode == 0 and "running" not in again.stdout
   _same(_tree(tmp_path), final)
+
+
+def test_progress_lines_and_summary_on_a_finished_study(reference):
+  root, study = reference
+  config = study_lib.base_config().to_dict()
+  config.update(OVERRIDES, output_dir=str(root), progress="lines")
+  lines_study = study_lib.from_config(config)
+  stream = io.StringIO()
+  driver.run_study(lines_study, config, stream=stream)  # everything exists: nothing trains
+  lines = stream.getvalue().splitlines()
+  assert lines[-1].startswith("[sweep] units 2/2 runs ") and "elapsed" in lines[-1]
+  tree = _tree(root)
+  for row in driver.summary(study):
+    assert row.status == "done"
+    folder = (f"{study_lib.BUDGET_FOLDERS[row.budget]}/"
+              f"{study_lib.SCHEDULE_FOLDERS[row.unit.schedule]}/two_d_beale/adam/")
+    finals = [v["test_losses"][-1] for k, v in tree.items()
+              if k[0].startswith(folder) and v["selected"]]
+    assert row.seeds == len(finals) == 2
+    assert row.mean == pytest.approx(np.mean(finals)) and row.std == pytest.approx(np.std(finals))

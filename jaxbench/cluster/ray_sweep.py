@@ -3,16 +3,17 @@
 What a task is. A work unit (problem, optimizer, schedule) runs in stages: the records say which
 RunSpecs can run now (`protocol.unit_state(...).pending`: the one-shot seeds and the first
 trials; then the narrowed trials once the first ones exist; then each budget's re-runs once its
-trials exist). The driver packs a unit's pending RunSpecs into chunks of at most
-`driver.chunk_size` runs (the run layer's batch, from the memory per run) and submits each chunk
-as one Ray task; when every chunk of a unit has finished, the driver re-reads the unit's records
-and submits its next stage, so selection and re-runs are scheduled as soon as their trials
-complete, while other units' tasks keep the cluster busy. A finished unit gets its views.
+trials exist). One stage is one Ray task, which makes exactly the local driver's call
+(`driver.execute(pending, ...)`), so the run layer forms the same engine batches (at most
+`driver.chunk_size` runs each) and writes the same records. When a unit's task finishes, the
+driver re-reads its records and submits its next stage at once, so selection and re-runs are
+scheduled as soon as their trials complete while other units' tasks keep the cluster busy. A
+finished unit gets its views.
 
-Resources. A task asks for one GPU when the cluster has GPUs (the chunk was sized for one
+Resources. A task asks for one GPU when the cluster has GPUs (its batches were sized for one
 device's memory), else `cpus_per_task` CPU cores; and for host memory: a JAX worker's footprint
-plus, on CPU, the chunk's runs times the calibrated memory per run. Ray packs tasks onto nodes
-by these numbers.
+plus, on CPU, the largest batch's runs times the calibrated memory per run. Ray packs tasks onto
+nodes by these numbers.
 
 Resume and faults. Nothing is kept but the records: the run layer skips seeds whose records exist,
 resumes a group from its checkpoint and writes records atomically, so a task that dies (worker
@@ -51,15 +52,15 @@ from jaxbench.sweep.study import Study, Unit
 from jaxbench.train import xla_flags
 
 # Host memory of one JAX worker process besides its runs (interpreter, jax, jaxbench, XLA
-# runtime, one dataset): measured RSS of a Ray worker after a quadratic_deep chunk was ~0.6 GiB
-# (BUILD_NOTES, "Cluster (session 3)"); rounded up.
+# runtime, one dataset): a Ray worker's RSS after a 10-seed quadratic_deep stage was 0.39 GiB
+# (BUILD_NOTES, "Cluster (session 3)"); rounded up for image datasets.
 WORKER_BASE_BYTES = 1 << 30
 DEFAULT_MAX_RETRIES = 3
 
 
 @dataclasses.dataclass(frozen=True)
 class TaskResources:
-  """What one chunk asks Ray for."""
+  """What one task (a unit's stage) asks Ray for."""
   num_cpus: float
   num_gpus: float
   memory: int  # bytes of host memory (Ray's 'memory' resource)
@@ -85,23 +86,6 @@ def runs_of(specs: list[RunSpec]) -> int:
   return sum(len(run_loop.pending_seeds(s)) for s in specs)
 
 
-def chunks(specs: list[RunSpec], max_runs: int) -> list[list[RunSpec]]:
-  """Consecutive RunSpecs packed into chunks of at most `max_runs` pending runs (a spec larger
-  than that is a chunk of its own: the run layer batches within it). Order is kept, so the local
-  engine and this one hand the run layer the same groups."""
-  out: list[list[RunSpec]] = []
-  size = 0
-  for spec in specs:
-    runs = len(run_loop.pending_seeds(spec))
-    if out and size + runs <= max_runs:
-      out[-1].append(spec)
-      size += runs
-    else:
-      out.append([spec])
-      size = runs
-  return out
-
-
 def units_runs_done(study: Study, state: protocol.UnitState) -> int:
   """Runs of a unit whose records exist (the count the local driver reports)."""
   done = sum(o is not None for o in state.outcomes)
@@ -113,8 +97,8 @@ def units_runs_done(study: Study, state: protocol.UnitState) -> int:
   return done
 
 
-def run_chunk(config: dict, specs: list[RunSpec]) -> dict:
-  """The task body, on a worker: run the chunk through the run layer; report where and how
+def run_stage(config: dict, specs: list[RunSpec]) -> dict:
+  """The task body, on a worker: run one stage through the run layer; report where and how
   long. Rebuilding the Study registers bring-your-own optimizers in this worker process."""
   xla_flags.apply()  # before this process's first computation initialises the backend
   started = time.monotonic()
@@ -124,7 +108,7 @@ def run_chunk(config: dict, specs: list[RunSpec]) -> dict:
           "pid": os.getpid(), "seconds": time.monotonic() - started}
 
 
-_run_chunk = ray.remote(run_chunk)
+_run_stage = ray.remote(run_stage)
 
 
 def _fmt_seconds(seconds: float) -> str:
@@ -199,26 +183,24 @@ def run_study(study: Study, config: dict, *, address: Optional[str] = None,
   states = {unit: protocol.unit_state(study, unit) for unit in units}
   # Counted when the state is read: the count reads the disk, which running tasks change.
   done_runs = {unit: units_runs_done(study, states[unit]) for unit in units}
-  chunk_runs = {p: driver.chunk_size(study, p) for p in study.problems}
+  batch_runs = {p: driver.chunk_size(study, p) for p in study.problems}
   memory = {p: calibrate.bytes_per_run(p, study.training[p].batch_size)
             if not cluster.get("GPU") else 0 for p in study.problems}
   progress = Progress(len(units), len(units) * plan_lib.runs_per_unit(study),
                       sum(done_runs.values()),
                       sum(s.complete for s in states.values()), stream, study.progress)
-  in_flight: dict = {}          # ObjectRef -> unit
-  open_tasks: dict = collections.Counter()  # unit -> tasks in flight
+  in_flight: dict = {}          # ObjectRef -> unit (one task per unit at a time: its stage)
   before: dict = {}             # unit -> pending (spec, seeds) at submission, to detect no progress
 
   def submit(unit: Unit) -> None:
-    state = states[unit]
-    before[unit] = [(s, run_loop.pending_seeds(s)) for s in state.pending]
-    for chunk in chunks(state.pending, chunk_runs[unit.problem]):
-      resources = task_resources(cluster, runs_of(chunk), memory[unit.problem], cpus_per_task)
-      ref = _run_chunk.options(max_retries=max_retries, retry_exceptions=False,
-                               name=f"jaxbench:{unit.label()}",
-                               **resources.options()).remote(config, chunk)
-      in_flight[ref] = unit
-      open_tasks[unit] += 1
+    pending = states[unit].pending
+    before[unit] = [(s, run_loop.pending_seeds(s)) for s in pending]
+    largest_batch = min(runs_of(pending), batch_runs[unit.problem])
+    resources = task_resources(cluster, largest_batch, memory[unit.problem], cpus_per_task)
+    ref = _run_stage.options(max_retries=max_retries, retry_exceptions=False,
+                             name=f"jaxbench:{unit.label()}",
+                             **resources.options()).remote(config, pending)
+    in_flight[ref] = unit
 
   for unit in units:
     if states[unit].pending:
@@ -230,10 +212,7 @@ def run_study(study: Study, config: dict, *, address: Optional[str] = None,
     ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=report_seconds)
     for ref in ready:
       unit = in_flight.pop(ref)
-      open_tasks[unit] -= 1
       progress.task_done(ray.get(ref))  # re-raises a task's error (after its retries)
-      if open_tasks[unit]:
-        continue
       states[unit] = state = protocol.unit_state(study, unit)
       done_now = units_runs_done(study, state)
       progress.runs_done += done_now - done_runs[unit]

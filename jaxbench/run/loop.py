@@ -56,6 +56,7 @@ from jaxbench.run.identity import group_dir, setting_of
 from jaxbench.run.spec import RunSpec
 from jaxbench.train import engine
 from jaxbench.train import progress as progress_lib
+from jaxbench.train import sharding
 from jaxbench.train.strategy import Strategy
 
 __all__ = ["GroupResult", "Interrupted", "execute", "group_dir", "load_datasets",
@@ -317,8 +318,8 @@ def _open_checkpoint(batch: Batch, progress) -> Optional[checkpoint_lib.Checkpoi
 
 def _write_records(batch: Batch, state, history: dict, trainer, dataset, config, wall_start,
                    checkpointer) -> None:
-  diverged = np.asarray(jax.device_get(state.diverged)).reshape(-1)
-  diverged_epoch = np.asarray(jax.device_get(state.diverged_epoch)).reshape(-1)
+  diverged = np.asarray(sharding.to_host(state.diverged)).reshape(-1)
+  diverged_epoch = np.asarray(sharding.to_host(state.diverged_epoch)).reshape(-1)
   metric_names = list(history["metrics"][0])
   seeds = [seed for _, seed in batch.runs]
   common = {
@@ -335,7 +336,9 @@ def _write_records(batch: Batch, state, history: dict, trainer, dataset, config,
   for run, (spec, seed) in enumerate(batch.runs):
     identity = identity_lib.run_identity(spec)
     fp = identity_lib.fingerprint(identity)
-    if (fp, seed) not in batch.pending:
+    # One batch over several hosts (jax.distributed, jaxbench.cluster.multihost): every process
+    # holds every run's metrics; process 0 alone writes the records.
+    if (fp, seed) not in batch.pending or jax.process_index() != 0:
       continue
     per_epoch = {name: [m[name][run] for m in history["metrics"]] for name in metric_names}
     minibatch = [v for epoch_losses in history["minibatch_losses"]
@@ -425,7 +428,8 @@ def run_batch(batch: Batch, dataset, config: Optional[dict], progress) -> None:
             "command starts this batch again")
     raise Interrupted(f"interrupted in epoch {epoch} of {label}; {kept}", saved, where) from None
   if checkpointer is not None:
-    checkpointer.delete_all()
+    checkpointer.delete_all() if jax.process_index() == 0 else checkpointer.close()
+  sharding.sync_processes("records written")  # no process reads the folder before they exist
   progress.end_batch()
 
 

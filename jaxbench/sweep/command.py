@@ -25,6 +25,7 @@ from jaxbench import problems
 from jaxbench.data import generated, loader, text
 from jaxbench.errors import JaxbenchError
 from jaxbench.sweep import calibrate, driver, plan as plan_lib, study as study_lib
+from jaxbench.train import xla_flags
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Study config file (experiments/crowded_valley*.py).", lock_config=True)
@@ -40,9 +41,13 @@ _RAY_ADDRESS = flags.DEFINE_string("ray_address", None,
                                    "--engine=ray: 'auto', host:port, or unset for a local cluster.")
 _RAY_CPUS = flags.DEFINE_float("ray_cpus_per_task", 1, "--engine=ray: CPU cores per task "
                                "(clusters without GPUs).")
+_CALIBRATION_RUNS = flags.DEFINE_integer(
+    "calibration_runs", 4, "Dry run: runs in the calibration batch (at most the chunk size); "
+    "on an accelerator use the chunk size the sweep will use, e.g. 64.")
 
 
-def dry_run(study: study_lib.Study, calibrate_problems: bool = True, stream=None) -> dict:
+def dry_run(study: study_lib.Study, calibrate_problems: bool = True, stream=None,
+            calibration_runs: int = 4) -> dict:
   """Prints (and returns) the plan: configurations, runs, steps and, calibrated, the time."""
   stream = stream or sys.stdout
   rows = plan_lib.plan(study)
@@ -60,7 +65,7 @@ def dry_run(study: study_lib.Study, calibrate_problems: bool = True, stream=None
     if calibrate_problems:
       training = study.training[row.problem]
       chunk = driver.chunk_size(study, row.problem)
-      runs = min(chunk, plan_lib.runs_per_unit(study), 25)
+      runs = max(1, min(chunk, plan_lib.runs_per_unit(study), calibration_runs))
       result = calibrate.calibrate(row.problem, training.batch_size, runs,
                                    strategy=study.strategy)
       batches = plan_lib.plan(study, {row.problem: chunk})[study.problems.index(row.problem)]
@@ -109,14 +114,14 @@ def _main(argv) -> None:
   try:
     config = _CONFIG.value.to_dict()
     study = study_lib.from_config(config)
-    units = driver.shard_units(study.units(), _NUM_SHARDS.value, _SHARD_INDEX.value)
+    # Bad shard flags fail before anything runs or calibrates.
+    driver.shard_units(study.units(), _NUM_SHARDS.value, _SHARD_INDEX.value)
     if _DRY_RUN.value:
-      dry_run(study, _CALIBRATE.value)
+      dry_run(study, _CALIBRATE.value, calibration_runs=_CALIBRATION_RUNS.value)
       return
     if _STATUS.value:
       driver.print_summary(driver.summary(study))
       return
-    del units
     if _ENGINE.value == "ray":
       # Loaded by name: Ray is an optional extra, and jaxbench.cluster sits above the sweep.
       importlib.import_module("jaxbench.cluster.ray_sweep").run_study(
@@ -132,7 +137,6 @@ def _main(argv) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
   """Entry point (`jaxbench sweep` passes its flags here); argv[0] is the program name."""
-  from jaxbench.train import xla_flags  # pylint: disable=import-outside-toplevel
   xla_flags.apply()  # before the first computation initialises the backend
   app.run(_main, argv=list(sys.argv if argv is None else argv))
 

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jaxbench.errors import ConfigError, RecordError
+from jaxbench import run as run_lib
 from jaxbench.run import loop as run_loop
 from jaxbench.run.spec import RunSpec
 from jaxbench.sweep import calibrate, plan as plan_lib, protocol, views
@@ -52,15 +53,15 @@ def chunk_size(study: Study, problem: str) -> int:
 
 
 def execute(specs: list[RunSpec], study: Study, config: dict) -> None:
-  """The one call into the run layer. Once the run layer batches compatible RunSpecs
-  (`jaxbench.run.execute(specs, config=..., max_runs_per_batch=...)`), this becomes that call
-  with `max_runs_per_batch=chunk_size(study, problem)`; until then each spec is its own batch."""
-  run_loop.run_specs(specs, {**config, "progress": "none"})
+  """The one call into the run layer: it groups compatible specs (the settings of one stage of
+  a unit, or one setting's seeds) into engine batches of at most `chunk_size` runs."""
+  chunk = min(chunk_size(study, problem) for problem in {spec.problem for spec in specs})
+  run_lib.execute(specs, config={**config, "progress": "none"}, max_runs_per_batch=chunk)
 
 
 class _Reporter:
   """Units and runs done / total, elapsed and remaining time: a rich bar on a terminal, plain
-  lines elsewhere. Remaining time extrapolates the run-steps done in this invocation."""
+  lines elsewhere. Remaining time extrapolates the runs trained by this invocation."""
 
   def __init__(self, units: int, runs: int, stream: Optional[IO[str]], mode: str):
     self.stream = stream or sys.stdout
@@ -68,6 +69,7 @@ class _Reporter:
       mode = "bar" if getattr(self.stream, "isatty", lambda: False)() else "lines"
     self.mode, self.units, self.runs = mode, units, runs
     self.start = time.monotonic()
+    self.runs_new = 0
     self.bar = None
     if mode == "bar":
       self.bar = rich_progress.Progress(
@@ -79,7 +81,8 @@ class _Reporter:
       self.bar.start()
 
   def update(self, units_done: int, runs_done: int, runs_new: int, label: str) -> None:
-    del runs_new
+    """runs_new: runs this invocation trained for the unit (the rest existed already)."""
+    self.runs_new += runs_new
     detail = f"units {units_done}/{self.units} runs {runs_done}/{self.runs} {label}"
     if self.bar is not None:
       self.bar.update(self.task, completed=runs_done, detail=detail)
@@ -87,7 +90,10 @@ class _Reporter:
     if self.mode == "none":
       return
     elapsed = time.monotonic() - self.start
-    print(f"[sweep] {detail} elapsed {_hms(elapsed)}", file=self.stream, flush=True)
+    remaining = (elapsed / self.runs_new * max(0, self.runs - runs_done)
+                 if self.runs_new else math.inf)
+    print(f"[sweep] {detail} elapsed {_hms(elapsed)} remaining ~{_hms(remaining)}",
+          file=self.stream, flush=True)
 
   def close(self) -> None:
     if self.bar is not None:
@@ -137,10 +143,12 @@ def run_study(study: Study, config: dict, *, num_shards: int = 1, shard_index: i
   runs_done = 0
   try:
     for done, unit in enumerate(units):
+      before = _runs_done(study, protocol.unit_state(study, unit))
       state = run_unit(study, unit, config)
       states.append(state)
-      runs_done += _runs_done(study, state)
-      reporter.update(done + 1, runs_done, 0, unit.label())
+      after = _runs_done(study, state)
+      runs_done += after
+      reporter.update(done + 1, runs_done, after - before, unit.label())
   finally:
     reporter.close()
   return states

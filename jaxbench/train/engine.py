@@ -441,7 +441,7 @@ class Trainer:
     if steps == 0:
       return state, np.zeros((self.num_runs, 0), np.float32)
     state, buffer = self.train_steps(state, epoch, steps, on_progress=on_progress)
-    return state, np.asarray(jax.device_get(buffer))[:, :self.num_logged(epoch)]
+    return state, np.asarray(sharding.to_host(buffer))[:, :self.num_logged(epoch)]
 
   # ------------------------------------------------------------------------------------------
   # Evaluation.
@@ -466,7 +466,7 @@ class Trainer:
       return {name: self._evaluate_split(runs.eval_key, params, model_state, name, device)
               for name in SPLITS}
 
-    sums, diverged = jax.device_get((executor.map_runs(sweep, state), state.diverged))
+    sums, diverged = sharding.to_host((executor.map_runs(sweep, state), state.diverged))
     diverged = np.asarray(diverged)
     metrics = {}
     for name in SPLITS:

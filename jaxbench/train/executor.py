@@ -149,6 +149,6 @@ class Executor:
     """float32 `value` of `shape` per run: [R, *shape] on the mesh (vmap), or [*shape] on
     `device` (loop)."""
     if self.vmapped:
-      return self.place(jnp.full((self.num_runs,) + shape, value, jnp.float32))
+      return sharding.filled((self.num_runs,) + shape, value, self.mesh)
     array = np.full(shape, value, np.float32)
     return jax.device_put(array, device) if device is not None else jnp.asarray(array)

@@ -6,11 +6,13 @@ A run never talks to another, so sharding the run axis needs no collectives at a
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 PyTree = Any
@@ -49,6 +51,35 @@ def run_sharding(mesh: Mesh) -> NamedSharding:
 
 def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, PartitionSpec())
+
+
+def to_host(tree: PyTree) -> PyTree:
+  """jax.device_get that also fetches arrays spanning other processes' devices (one batch over
+  several hosts with jax.distributed): those are all-gathered, a collective every process
+  reaches because every process runs the same loop."""
+  def one(leaf):
+    if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+      return np.asarray(multihost_utils.process_allgather(leaf, tiled=True))
+    return jax.device_get(leaf)
+  return jax.tree.map(one, tree)
+
+
+def filled(shape: tuple, value: float, mesh: Optional[Mesh]) -> jax.Array:
+  """A float32 array of `value`, run-sharded over `mesh`, created on the devices: device_put of
+  a host value checks across jax.distributed processes that the values agree, and NaN != NaN."""
+  return _filled_program(tuple(shape), float(value), mesh)()
+
+
+@functools.lru_cache(maxsize=None)
+def _filled_program(shape: tuple, value: float, mesh: Optional[Mesh]):
+  out = None if mesh is None else run_sharding(mesh)
+  return jax.jit(lambda: jnp.full(shape, value, jnp.float32), out_shardings=out)
+
+
+def sync_processes(name: str) -> None:
+  """A barrier across jax.distributed processes (nothing with one process)."""
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices(name)
 
 
 def device_groups(tree: PyTree) -> list[tuple[jax.Device, PyTree]]:
