@@ -68,5 +68,5 @@ def test_cli_run_writes_records_and_prints_table(tmp_path):
 
 def test_cli_unknown_command():
   from jaxbench import cli
-  with pytest.raises(SystemExit, match="unknown command 'train'.*run, bench"):
+  with pytest.raises(SystemExit, match="unknown command 'train'.*run, sweep, analyze, bench"):
     cli.main(["jaxbench", "train"])

@@ -14,7 +14,7 @@ import pytest
 from jaxbench import errors, optimizers, tuning
 from jaxbench.run import loop as run_loop
 from jaxbench.run import identity, records
-from jaxbench.sweep import command, driver, plan, protocol, study as study_lib
+from jaxbench.sweep import driver, dryrun, plan, protocol, study as study_lib
 from jaxbench.sweep.study import Unit
 
 
@@ -31,7 +31,7 @@ def test_full_study_plan_matches_spec_arithmetic(tmp_path):
   # Per (problem, optimizer, schedule): 10 one-shot seeds + 3 budgets x (25 trials + 9 re-runs),
   # the 75 trials counted once because the budgets nest: 10 + 75 + 27.
   assert plan.runs_per_unit(study) == 10 + 3 * (25 + 9) == 112
-  figures = command.dry_run(study, calibrate_problems=False, stream=open(os.devnull, "w"))
+  figures = dryrun.dry_run(study, calibrate_problems=False, stream=open(os.devnull, "w"))
   assert figures["configurations"] == 1920 and figures["units"] == 480
   assert figures["runs"] == 480 * 112 == 53760
   # quadratic_deep: 1,000 points in batches of 128 -> 7 steps x 100 epochs.
