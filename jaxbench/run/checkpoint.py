@@ -26,11 +26,14 @@ checkpoint is kept and that re-running the command resumes from it.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
 import os
 import re
+import signal
+import threading
 import time
 from typing import Any, Optional
 
@@ -54,6 +57,32 @@ _KNOWN_REASONS = {
     "disk quota exceeded": "disk quota exceeded",
     "resource_exhausted": "no space left on device",
 }
+
+
+@contextlib.contextmanager
+def signals_deferred():
+  """Holds SIGINT/SIGTERM back while a checkpoint is written, then delivers them.
+
+  A KeyboardInterrupt raised inside orbax/TensorStore's write could leave a half-written step and
+  abort the interpreter at exit (seen once under SIGTERM). Signals that arrive meanwhile are
+  recorded and re-raised through the previous handlers once the write is complete, so Ctrl-C
+  still stops the run, just after a whole checkpoint. (Handlers can only be set from the main
+  thread; elsewhere nothing is deferred.)
+  """
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+  received: list[int] = []
+  previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+  for signum in previous:
+    signal.signal(signum, lambda number, frame: received.append(number))
+  try:
+    yield
+  finally:
+    for signum, handler in previous.items():
+      signal.signal(signum, handler)
+    for signum in received:
+      signal.raise_signal(signum)
 
 
 def describe_failure(error: BaseException) -> str:
@@ -172,10 +201,8 @@ class Checkpointer:
 
   def save(self, epoch: int, state: Any, history: dict) -> None:
     try:
-      self._manager.save(epoch, args=ocp.args.Composite(
-          state=ocp.args.StandardSave(state),
-          history=ocp.args.JsonSave(_to_json(history))), force=True)
-      self._manager.wait_until_finished()
+      with signals_deferred():
+        self._save(epoch, state, history)
     except Exception as e:
       kept = (f"the checkpoint of epoch {self.saved_epoch} is kept"
               if self.saved_epoch is not None else "no earlier checkpoint of this batch exists")
@@ -184,6 +211,12 @@ class Checkpointer:
           f"({describe_failure(e)}); {kept}; free space or fix the folder, then re-run the "
           "same command to resume") from None
     self.saved_epoch = epoch
+
+  def _save(self, epoch: int, state: Any, history: dict) -> None:
+    self._manager.save(epoch, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state),
+        history=ocp.args.JsonSave(_to_json(history))), force=True)
+    self._manager.wait_until_finished()
 
   def restore(self, like_state: Any) -> tuple[int, Any, dict]:
     """Restores the latest checkpoint into the structure (and shardings) of `like_state`."""
