@@ -165,8 +165,11 @@ def connect(address: Optional[str]) -> None:
   """Joins a running cluster ('auto' or host:port) or, with no address, starts a local one."""
   if ray.is_initialized():
     return
+  # A local instance (no address) lives on the loopback interface only: its workers and dashboard
+  # are this machine's business, not the network's.
+  local = {} if address else {"_node_ip_address": "127.0.0.1", "dashboard_host": "127.0.0.1"}
   try:
-    ray.init(address=address or None, log_to_driver=True)
+    ray.init(address=address or None, log_to_driver=True, **local)
   except ConnectionError as e:
     raise ConfigError(f"--ray_address={address!r}: no Ray cluster found there ({e}); start "
                       "one with `ray start --head`, or omit --ray_address for a local one") from e
