@@ -155,3 +155,22 @@ def test_sweep_views_budget_keys_selected_flag_and_run_store_skipped(tmp_path):
   assert table["seeds"].tolist() == [2] and table["mean"].tolist() == pytest.approx([0.3])
   curves = stats.best_so_far(runs)
   assert curves["best_valid"].tolist() == pytest.approx([0.5, 0.2])   # re-runs not trials
+
+
+def test_our_finished_run_that_never_moves_is_not_taken_for_padding(tmp_path):
+  """Lookahead's TF1 wrapper with k = 1 syncs on every call, so its parameters never move and
+  every epoch repeats epoch 0. DeepOBS padding looks the same; our record's status decides."""
+  import json
+  from jaxbench.analysis import load_runs
+  folder = tmp_path / "quadratic_deep" / "lookahead_momentum" / "num_epochs__2__batch_size__128__k__1"
+  folder.mkdir(parents=True)
+  record = {"testproblem": "quadratic_deep", "batch_size": 128, "num_epochs": 2,
+            "random_seed": 42, "l2_reg": None, "optimizer_name": "lookahead_momentum",
+            "optimizer_hyperparams": {"k": 1}, "training_params": {},
+            "train_losses": [353.4, 353.4, 353.4], "valid_losses": [350.0, 350.0, 350.0],
+            "test_losses": [353.4468, 353.4468, 353.4468], "minibatch_train_losses": [1.0, 1.0],
+            "status": "finished", "diverged_epoch": None}
+  (folder / "random_seed__42__2026-12-01-00-00-00.json").write_text(json.dumps(record))
+  runs = load_runs(str(tmp_path))
+  assert len(runs) == 1 and runs.iloc[0]["status"] == "finished"
+  assert runs.iloc[0]["final_test_loss"] == 353.4468

@@ -176,7 +176,10 @@ def _parse(record: dict, parts: Sequence[str]) -> tuple[dict, dict, list[str]]:
   test0 = float(lists["test_losses"][0])
   diverged_epoch = record.get("diverged_epoch")
   status = record.get("status") or "finished"
-  padded = _padding_start(lists["test_losses"])
+  # Only records without our own `status` (DeepOBS's, the published ones) are judged by the
+  # padding: a run that truly never moves (Lookahead's TF1 wrapper with k = 1 syncs on every
+  # call) repeats its epoch-0 values too, and its record says it finished.
+  padded = None if "status" in record else _padding_start(lists["test_losses"])
   if padded is not None and status != "diverged":
     status, diverged_epoch = "diverged", padded
     notes.append(f"diverged at epoch {padded}: lists padded with epoch-0 values (cut off)")
