@@ -91,6 +91,18 @@ def _placeholders(types: Mapping[str, type]) -> ml_collections.ConfigDict:
   return group
 
 
+def data_config() -> ml_collections.ConfigDict:
+  """The `data` group, shared by run configs and study configs (jaxbench.sweep)."""
+  data = ml_collections.ConfigDict()
+  data.source = "auto"
+  data.dir = config_dict.placeholder(str)
+  data.synthetic_size = config_dict.placeholder(int)
+  # Evaluate on the first N examples of train_eval/valid/test (None = the full sets, as SPEC).
+  # A shortening for demos (the quickstart); recorded in each run's config.
+  data.eval_size = config_dict.placeholder(int)
+  return data
+
+
 def base_config() -> ml_collections.ConfigDict:
   """Every key a jaxbench config may have, with its default."""
   config = ml_collections.ConfigDict()
@@ -108,13 +120,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.num_epochs = config_dict.placeholder(int)
   config.max_steps = config_dict.placeholder(int)     # cap on the total training steps
   config.train_log_interval = 10
-  config.data = ml_collections.ConfigDict()
-  config.data.source = "auto"
-  config.data.dir = config_dict.placeholder(str)
-  config.data.synthetic_size = config_dict.placeholder(int)
-  # Evaluate on the first N examples of train_eval/valid/test (None = the full sets, as SPEC).
-  # A shortening for demos (the quickstart); recorded in each run's config.
-  config.data.eval_size = config_dict.placeholder(int)
+  config.data = data_config()
   config.output_dir = "results"
   config.checkpoint_every_epochs = 10                  # 0 disables checkpointing
   config.strategy = ml_collections.ConfigDict()

@@ -20,6 +20,7 @@ from typing import Any, Mapping, NamedTuple, Optional
 import ml_collections
 from ml_collections import config_dict
 
+from jaxbench import config as config_lib
 from jaxbench import optimizers, problems, schedules, tuning
 from jaxbench.errors import ConfigError, UnknownKeyError
 
@@ -122,11 +123,7 @@ def base_config() -> ml_collections.ConfigDict:
   # problem -> {'num_epochs': ..., 'max_steps': ..., 'batch_size': ...} (config files only).
   config.per_problem = ml_collections.ConfigDict()
   config.train_log_interval = 10
-  config.data = ml_collections.ConfigDict()
-  config.data.source = "auto"
-  config.data.dir = config_dict.placeholder(str)
-  config.data.synthetic_size = config_dict.placeholder(int)
-  config.data.eval_size = config_dict.placeholder(int)
+  config.data = config_lib.data_config()
   config.output_dir = "results/crowded_valley"
   config.checkpoint_every_epochs = 10
   config.max_runs_per_batch = config_dict.placeholder(int)  # None: from memory per run
