@@ -165,8 +165,8 @@ def connect(address: Optional[str]) -> None:
   """Joins a running cluster ('auto' or host:port) or, with no address, starts a local one."""
   if ray.is_initialized():
     return
-  # A local instance (no address) lives on the loopback interface only: its workers and dashboard
-  # are this machine's business, not the network's.
+  # A local instance (no address) is this machine's business: ask for the loopback address for
+  # the node and the dashboard (Ray still binds some services to the host's own address).
   local = {} if address else {"_node_ip_address": "127.0.0.1", "dashboard_host": "127.0.0.1"}
   try:
     ray.init(address=address or None, log_to_driver=True, **local)
