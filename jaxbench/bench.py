@@ -54,7 +54,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxbench import data, optimizers, problems
-from jaxbench.data import loader
+from jaxbench.data import generated, loader
+from jaxbench.data import text as text_lib
 from jaxbench.train import engine
 from jaxbench.train import strategy as strategy_lib
 from jaxbench.train import xla_flags
@@ -278,10 +279,6 @@ def format_table(rows: Sequence[dict], memory_kind: str) -> str:
 PAPER_PROBLEMS = ("quadratic_deep", "mnist_vae", "fmnist_2c2d", "cifar10_3c3d", "fmnist_vae",
                   "cifar100_allcnnc", "svhn_wrn164", "tolstoi_char_rnn")
 STUDY_RUNS_PER_PROBLEM = 15 * 4 * 112  # 6,720; x 8 problems = 53,760 runs
-# War and Peace (Gutenberg 2600, header/contents/licence removed) has about 3.2 million
-# characters; the data loader counts the real text, which the bench does not read (synthetic
-# data). Train = first 80%, less our 10% validation block (SPEC 1, BUILD_NOTES "Data").
-TOLSTOI_CHARACTERS = 3_200_000
 
 
 def study_steps_per_epoch(name: str) -> int:
@@ -291,10 +288,13 @@ def study_steps_per_epoch(name: str) -> int:
     train = loader.OFFICIAL_SIZES[problem.dataset][0] - loader.VALID_SIZES[problem.dataset]
     return train // problem.batch_size
   if problem.dataset == "tolstoi":
-    train_chars = int(0.8 * TOLSTOI_CHARACTERS * 0.9)
-    return (train_chars - 1) // (problem.batch_size * 50)
+    # The loader's own split of DeepOBS's text (train = ceil(0.8 N) less our validation block),
+    # laid out as char_rnn_batches does: (train - 1) // (batch_size * SEQ_LENGTH) batches.
+    train_chars = len(text_lib.split_ids(np.arange(loader.TOLSTOI_FULL_CHARS))["train"])
+    return (train_chars - 1) // (problem.batch_size * text_lib.SEQ_LENGTH)
   # generated data: quadratic_deep 1,000 examples, two_d 10,000 (SPEC 1)
-  return {"quadratic_deep": 1000, "two_d": 10000}[problem.dataset] // problem.batch_size
+  return {"quadratic_deep": generated.QUADRATIC_SIZE,
+          "two_d": generated.TWO_D_SIZE}[problem.dataset] // problem.batch_size
 
 
 def study_cost(rows: Sequence[dict]) -> list[dict]:

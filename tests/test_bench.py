@@ -118,9 +118,11 @@ def test_importing_bench_sets_no_xla_flags_and_loads_nothing_outside_the_package
 def test_study_steps_per_epoch_follow_the_spec_splits():
   # Training examples = official training split - validation (SPEC 1), remainder dropped:
   # (60,000 - 10,000) // 128, // 64; (50,000 - 10,000) // 128, // 256; (73,257 - 26,032) // 128;
-  # quadratic_deep 1,000 // 128.
+  # quadratic_deep 1,000 // 128; tolstoi: DeepOBS's 3,266,185 characters, train = ceil(0.8 N)
+  # = 2,612,948 less ceil(0.1 of it) = 261,295 validation = 2,351,653, // (50 x 50) batches.
   expected = {"fmnist_2c2d": 390, "mnist_vae": 781, "cifar10_3c3d": 312,
-              "cifar100_allcnnc": 156, "svhn_wrn164": 368, "quadratic_deep": 7}
+              "cifar100_allcnnc": 156, "svhn_wrn164": 368, "quadratic_deep": 7,
+              "tolstoi_char_rnn": 940}
   assert {n: bench.study_steps_per_epoch(n) for n in expected} == expected
 
 

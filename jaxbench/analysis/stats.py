@@ -276,7 +276,7 @@ def _relative_gain(better, worse, higher_is_better) -> np.ndarray:
 def conclusions(table: pd.DataFrame, ranks: pd.DataFrame, k: int = 4) -> list[dict]:
   """The paper's conclusions (SPEC section 6) checked on `table`: claim, verdict, evidence."""
   out = []
-  tuned_budgets = [b for b in ("large_budget", "medium_budget", "small_budget")
+  tuned_budgets = [b for b in reversed(BUDGET_ORDER[1:])
                    if (table["budget"] == b).any()] + sorted(
                        set(table["budget"]) - set(BUDGET_ORDER))
   top = tuned_budgets[0] if tuned_budgets else "oneshot"
