@@ -437,6 +437,13 @@ def run_batch(batch: Batch, dataset, config: Optional[dict], progress) -> None:
 # Entry points.
 
 
+def _progress(specs: list[RunSpec], mode: str, stream=None) -> progress_lib.Progress:
+  """A progress display sized for every run and epoch of `specs`."""
+  return progress_lib.Progress(sum(len(s.seeds) for s in specs),
+                               sum(len(s.seeds) * s.num_epochs for s in specs),
+                               mode=mode, stream=stream)
+
+
 def execute(specs: list[RunSpec], *, config: Optional[dict] = None, progress=None,
             max_runs_per_batch: Optional[int] = None) -> list[GroupResult]:
   """Runs every pending (spec, seed) in batches; returns one GroupResult per spec, in order.
@@ -449,9 +456,7 @@ def execute(specs: list[RunSpec], *, config: Optional[dict] = None, progress=Non
   pending = {i: pending_seeds(spec) for i, spec in enumerate(specs)}
   datasets = load_datasets(specs, pending)
   if progress is None:
-    progress = progress_lib.Progress(
-        sum(len(s.seeds) for s in specs), sum(len(s.seeds) * s.num_epochs for s in specs),
-        mode=(config or {}).get("progress", "auto" if config else "none"))
+    progress = _progress(specs, (config or {}).get("progress", "auto" if config else "none"))
   for index, spec in enumerate(specs):
     if len(pending[index]) < len(spec.seeds):
       progress.skip(len(spec.seeds) - len(pending[index]), spec.num_epochs)
@@ -463,9 +468,7 @@ def execute(specs: list[RunSpec], *, config: Optional[dict] = None, progress=Non
 
 def run_specs(specs: list[RunSpec], config: dict, progress_stream=None) -> list[GroupResult]:
   """The main command's entry point: `execute`, then the final per-seed and comparison tables."""
-  progress = progress_lib.Progress(sum(len(s.seeds) for s in specs),
-                                   sum(len(s.seeds) * s.num_epochs for s in specs),
-                                   mode=config.get("progress", "auto"), stream=progress_stream)
+  progress = _progress(specs, config.get("progress", "auto"), stream=progress_stream)
   results = execute(specs, config=config, progress=progress)
   _report(results, progress)
   return results
