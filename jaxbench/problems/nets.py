@@ -105,6 +105,14 @@ def lax_conv_transpose_padding(kernel: int, stride: int, padding: str) -> tuple[
   return before, total - before
 
 
+def _conv_kernel(module: nn.Module, channels: tuple[int, int]) -> jax.Array:
+  """`Conv`'s / `ConvTranspose`'s 'kernel' parameter, kernel_size + channels, after checking
+  the module's conv_impl."""
+  _check_conv_impl(module.conv_impl)
+  return module.param('kernel', module.kernel_init, tuple(module.kernel_size) + channels,
+                      jnp.float32)
+
+
 class Conv(nn.Module):
   """A 2-D NHWC convolution with flax `nn.Conv`'s parameters ('kernel' HWIO, 'bias').
 
@@ -122,9 +130,7 @@ class Conv(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    _check_conv_impl(self.conv_impl)
-    kernel = self.param('kernel', self.kernel_init,
-                        tuple(self.kernel_size) + (x.shape[-1], self.features), jnp.float32)
+    kernel = _conv_kernel(self, (x.shape[-1], self.features))
     strides = tuple(self.strides)
     if self.conv_impl == 'matmul':
       y = conv_matmul(x, kernel, strides, self.padding)
@@ -150,9 +156,7 @@ class ConvTranspose(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    _check_conv_impl(self.conv_impl)
-    kernel = self.param('kernel', self.kernel_init,
-                        tuple(self.kernel_size) + (self.features, x.shape[-1]), jnp.float32)
+    kernel = _conv_kernel(self, (self.features, x.shape[-1]))
     strides = tuple(self.strides)
     if self.conv_impl == 'matmul':
       y = conv_transpose_matmul(x, kernel, strides, self.padding)

@@ -180,6 +180,15 @@ class RunKernels:
     return (EvalCarry(zero, zero, self.problem.reset_state(model_state)),
             self.problem.regularizer(params))
 
+  def _eval_inputs(self, eval_key: jax.Array, inputs: jax.Array, targets: jax.Array,
+                   index: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """(x, y, mask, key) of evaluation batch `index`: preprocessed without augmentation, padded
+    rows masked, the batch's own key fold_in(eval_key, index)."""
+    rows, mask = batching.eval_batch_indices(inputs.shape[0], self.eval_batch_size, index)
+    key = jax.random.fold_in(eval_key, index)
+    x = self.problem.preprocess(jnp.take(inputs, rows, axis=0), key, False)
+    return x, jnp.take(targets, rows, axis=0), mask, key
+
   def eval_batch(self, carry: EvalCarry, params: PyTree, eval_key: jax.Array,
                  inputs: jax.Array, targets: jax.Array, index: jax.Array) -> EvalCarry:
     """Adds evaluation batch `index` (traced) of the split (inputs, targets) to the sums.
@@ -187,12 +196,9 @@ class RunKernels:
     Every example counts once: the last batch is padded and masked. Eval mode, with the
     batch's own key fold_in(eval_key, index).
     """
-    problem = self.problem
-    rows, mask = batching.eval_batch_indices(inputs.shape[0], self.eval_batch_size, index)
-    key = jax.random.fold_in(eval_key, index)
-    x = problem.preprocess(jnp.take(inputs, rows, axis=0), key, False)
-    y = jnp.take(targets, rows, axis=0)
-    out = problem.apply({'params': params, **carry.model_state}, x, y, train=False, rng=key)
+    x, y, mask, key = self._eval_inputs(eval_key, inputs, targets, index)
+    out = self.problem.apply({'params': params, **carry.model_state}, x, y, train=False,
+                             rng=key)
     real = mask > 0
     # where, not multiply: a padded row with a non-finite loss must not poison the sum.
     loss_sum = carry.loss_sum + jnp.sum(jnp.where(real, out.loss, 0.0))
@@ -217,12 +223,8 @@ class RunKernels:
                        targets: jax.Array, index: jax.Array) -> dict:
     """One forward pass in training mode over evaluation batch `index` WITHOUT augmentation:
     the updated 'batch_stats' (for recomputing BatchNorm statistics of SWA's average)."""
-    problem = self.problem
-    rows, _ = batching.eval_batch_indices(inputs.shape[0], self.eval_batch_size, index)
-    key = jax.random.fold_in(eval_key, index)
-    x = problem.preprocess(jnp.take(inputs, rows, axis=0), key, False)
-    y = jnp.take(targets, rows, axis=0)
-    out = problem.apply(variables, x, y, train=True, rng=key)
+    x, y, _, key = self._eval_inputs(eval_key, inputs, targets, index)
+    out = self.problem.apply(variables, x, y, train=True, rng=key)
     return out.model_state['batch_stats']
 
 
