@@ -29,6 +29,28 @@ class LookaheadState(NamedTuple):
   inner_state: optax.OptState  # the inner (fast) optimizer's state; kept across syncs
 
 
+def _init(inner: optax.GradientTransformation):
+  """init for both forms: step 0, slow weights phi_0 = theta_0, the inner state."""
+
+  def init_fn(params: optax.Params) -> LookaheadState:
+    return LookaheadState(count=jnp.zeros([], jnp.int32),
+                          slow=jax.tree.map(jnp.asarray, params),
+                          inner_state=inner.init(params))
+
+  return init_fn
+
+
+def _require_params(params) -> None:
+  if params is None:
+    raise ValueError('lookahead needs params in update(updates, state, params): the fast '
+                     'weights are the loop\'s parameters.')
+
+
+def _period(k: ArrayLike) -> chex.Array:
+  """k rounded to an int32, at least 1 (k may be traced)."""
+  return jnp.maximum(jnp.round(jnp.asarray(k)).astype(jnp.int32), 1)
+
+
 def lookahead(inner: optax.GradientTransformation, alpha: ArrayLike = 0.5, k: ArrayLike = 5
               ) -> optax.GradientTransformation:
   """Wraps `inner` with Lookahead: k fast steps forward, one slow step back.
@@ -47,19 +69,11 @@ def lookahead(inner: optax.GradientTransformation, alpha: ArrayLike = 0.5, k: Ar
   check_value('lookahead', 'alpha', alpha, RANGES['alpha'])
   check_value('lookahead', 'k', k, RANGES['k'])
 
-  def init_fn(params: optax.Params) -> LookaheadState:
-    return LookaheadState(count=jnp.zeros([], jnp.int32),
-                          slow=jax.tree.map(jnp.asarray, params),
-                          inner_state=inner.init(params))
-
   def update_fn(updates, state, params=None):
-    if params is None:
-      raise ValueError('lookahead needs params in update(updates, state, params): the fast '
-                       'weights are the loop\'s parameters.')
+    _require_params(params)
     fast_updates, inner_state = inner.update(updates, state.inner_state, params)
     count = optax.safe_increment(state.count)
-    period = jnp.maximum(jnp.round(jnp.asarray(k)).astype(jnp.int32), 1)
-    sync = (count % period) == 0
+    sync = (count % _period(k)) == 0
     fast = optax.apply_updates(params, fast_updates)
     synced_slow = jax.tree.map(lambda s, f: (s + alpha * (f - s)).astype(s.dtype), state.slow, fast)
     slow = jax.tree.map(lambda new, old: jnp.where(sync, new, old).astype(old.dtype),
@@ -68,7 +82,7 @@ def lookahead(inner: optax.GradientTransformation, alpha: ArrayLike = 0.5, k: Ar
         lambda s, p, u: jnp.where(sync, s - p, u).astype(u.dtype), slow, params, fast_updates)
     return new_updates, LookaheadState(count=count, slow=slow, inner_state=inner_state)
 
-  return optax.GradientTransformation(init_fn, update_fn)
+  return optax.GradientTransformation(_init(inner), update_fn)
 
 
 def lookahead_tf1(direction: optax.GradientTransformation, learning_rate: Any,
@@ -95,17 +109,9 @@ def lookahead_tf1(direction: optax.GradientTransformation, learning_rate: Any,
   check_value('lookahead', 'alpha', alpha, RANGES['alpha'])
   check_value('lookahead', 'k', k, RANGES['k'])
 
-  def init_fn(params: optax.Params) -> LookaheadState:
-    return LookaheadState(count=jnp.zeros([], jnp.int32),
-                          slow=jax.tree.map(jnp.asarray, params),
-                          inner_state=direction.init(params))
-
   def update_fn(updates, state, params=None):
-    if params is None:
-      raise ValueError('lookahead needs params in update(updates, state, params): the fast '
-                       'weights are the loop\'s parameters.')
-    period = jnp.maximum(jnp.round(jnp.asarray(k)).astype(jnp.int32), 1)
-    sync = (state.count % period) == 0
+    _require_params(params)
+    sync = (state.count % _period(k)) == 0
     steps, inner_state = direction.update(updates, state.inner_state, params)
     rate = learning_rate(state.count) if callable(learning_rate) else learning_rate
     slow = jax.tree.map(
@@ -117,7 +123,7 @@ def lookahead_tf1(direction: optax.GradientTransformation, learning_rate: Any,
     return new_updates, LookaheadState(count=optax.safe_increment(state.count), slow=slow,
                                        inner_state=inner_state)
 
-  return optax.GradientTransformation(init_fn, update_fn)
+  return optax.GradientTransformation(_init(direction), update_fn)
 
 
 def slow_params(opt_state: optax.OptState) -> optax.Params:

@@ -10,7 +10,7 @@ The transforms return the *descent direction scaled by everything except the lea
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import chex
 import jax
@@ -222,6 +222,22 @@ def _rectifier(rho_inf: chex.Array, rho: chex.Array) -> chex.Array:
   return jnp.sqrt(jnp.maximum(ratio, 0.0))
 
 
+def _rectified_direction(mu: optax.Params, nu: optax.Params, b1: ArrayLike, b2: ArrayLike,
+                         eps: ArrayLike, step: chex.Array, rectifier: Any, adapted: Any
+                         ) -> optax.Params:
+  """Per leaf: m_hat = m / (1-b1^t); r_t m_hat / (sqrt(v / (1-b2^t)) + eps) where `adapted`,
+  else m_hat (the RAdam / AdaBelief rule; rectifier 1.0 and adapted True give the plain one)."""
+  mu_correction = 1 - _power(b1, step)
+  nu_correction = 1 - _power(b2, step)
+
+  def direction(m, v):
+    m_hat = m / mu_correction
+    scaled = rectifier * m_hat / (jnp.sqrt(v / nu_correction) + eps)
+    return jnp.where(adapted, scaled, m_hat).astype(m.dtype)
+
+  return jax.tree.map(direction, mu, nu)
+
+
 def scale_by_radam(b1: ArrayLike = 0.9, b2: ArrayLike = 0.999, eps: ArrayLike = 1e-7,
                    threshold: ArrayLike = 5.0, *, pinned_step: bool = False
                    ) -> optax.GradientTransformation:
@@ -249,18 +265,9 @@ def scale_by_radam(b1: ArrayLike = 0.9, b2: ArrayLike = 0.999, eps: ArrayLike = 
     mu = _ema(updates, state.mu, b1, 1)
     nu = _ema(updates, state.nu, b2, 2)
     rho_inf, rho = _sma(b2, step)
-    rectifier = _rectifier(rho_inf, rho)
-    mu_correction = 1 - _power(b1, step)
-    nu_correction = 1 - _power(b2, step)
-    adapted = rho >= threshold
-
-    def direction(m, v):
-      m_hat = m / mu_correction
-      rectified = rectifier * m_hat / (jnp.sqrt(v / nu_correction) + eps)
-      return jnp.where(adapted, rectified, m_hat).astype(m.dtype)
-
-    return (jax.tree.map(direction, mu, nu),
-            optax.ScaleByAdamState(count=count, mu=mu, nu=nu))
+    directions = _rectified_direction(mu, nu, b1, b2, eps, step, _rectifier(rho_inf, rho),
+                                      rho >= threshold)
+    return directions, optax.ScaleByAdamState(count=count, mu=mu, nu=nu)
 
   return optax.GradientTransformation(init_fn, update_fn)
 
@@ -295,19 +302,11 @@ def scale_by_adabelief(b1: ArrayLike = 0.9, b2: ArrayLike = 0.999, eps: ArrayLik
     prediction_error = jax.tree.map(lambda g, m: g - m, updates, mu)
     nu = jax.tree.map(lambda e, s: (b2 * s + (1 - b2) * e**2 + eps).astype(s.dtype),
                       prediction_error, state.nu)
-    mu_correction = 1 - _power(b1, count)
-    nu_correction = 1 - _power(b2, count)
     rho_inf, rho = _sma(b2, count)
     rectifier = _rectifier(rho_inf, rho) if rectify else 1.0
     adapted = (rho >= threshold) if rectify else True
-
-    def direction(m, s):
-      m_hat = m / mu_correction
-      scaled = rectifier * m_hat / (jnp.sqrt(s / nu_correction) + eps)
-      return jnp.where(adapted, scaled, m_hat).astype(m.dtype)
-
-    return (jax.tree.map(direction, mu, nu),
-            optax.ScaleByBeliefState(count=count, mu=mu, nu=nu))
+    directions = _rectified_direction(mu, nu, b1, b2, eps, count, rectifier, adapted)
+    return directions, optax.ScaleByBeliefState(count=count, mu=mu, nu=nu)
 
   return optax.GradientTransformation(init_fn, update_fn)
 
