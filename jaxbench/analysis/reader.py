@@ -30,7 +30,7 @@ import json
 import math
 import os
 import re
-from typing import Any, Iterable, NamedTuple, Optional, Sequence, Union
+from typing import Iterable, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
