@@ -171,14 +171,18 @@ def _flatten(x: jax.Array) -> jax.Array:
 
 
 def _max_pool(x: jax.Array, size: int, stride: int) -> jax.Array:
-  """TF 'SAME' max-pool (NHWC) as the maximum of size*size strided views of the -inf padded input.
+  """TF 'SAME' max-pool (NHWC): the -inf padded input's maximum over `size` strided row views,
+  then over `size` strided column views of that (separable: 2*size views, not size*size).
 
   Same values as `nn.max_pool(..., padding='SAME')` (TF pads the extra pixel at the end). Why not
   `nn.max_pool`: on XLA:CPU the gradient of reduce-window max materialises argmax index arrays
   and a scatter (~110 of 274 ms of the fmnist_2c2d step); the views' gradient is a few selects
-  (1.6x on the 2c2d step; notes in BUILD_NOTES.md, `benchmarks/max_pool_ab.py`). Gradients
-  differ only at exact ties between window entries, which after a relu occur among zeros whose
-  upstream gradient is zero anyway.
+  (1.6x on the 2c2d step). Why separable: the gradient of size*size views was one loop fusion
+  re-deriving every view's tie mask per input pixel (the largest fusion of the 2c2d step);
+  rows-then-columns needs 2*size masks (3x3/2 pools: 6 instead of 9). Notes and measurements in
+  BUILD_NOTES.md (`benchmarks/max_pool_ab.py`). Gradients differ from reduce-window's only at
+  exact ties inside a window, which after a relu occur among zeros whose upstream gradient is
+  zero anyway.
   """
   height, width = x.shape[1], x.shape[2]
   out_h, out_w = -(-height // stride), -(-width // stride)
@@ -187,11 +191,14 @@ def _max_pool(x: jax.Array, size: int, stride: int) -> jax.Array:
   if pad_h or pad_w:
     x = jnp.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2),
                     (pad_w // 2, pad_w - pad_w // 2), (0, 0)), constant_values=-jnp.inf)
-  out = None
+  rows = None
   for i in range(size):
-    for j in range(size):
-      view = x[:, i:i + (out_h - 1) * stride + 1:stride, j:j + (out_w - 1) * stride + 1:stride]
-      out = view if out is None else jnp.maximum(out, view)
+    view = x[:, i:i + (out_h - 1) * stride + 1:stride]
+    rows = view if rows is None else jnp.maximum(rows, view)
+  out = None
+  for j in range(size):
+    view = rows[:, :, j:j + (out_w - 1) * stride + 1:stride]
+    out = view if out is None else jnp.maximum(out, view)
   return out
 
 
