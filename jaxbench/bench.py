@@ -37,6 +37,10 @@ A step is bound by whichever fraction is nearer 1: that is the problem's physica
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # the allocator is chosen before anything large is imported
+  from jaxbench.train import allocator  # pylint: disable=ungrouped-imports
+  allocator.reexec_with_tcmalloc()
+
 import argparse
 import dataclasses
 import functools
@@ -56,6 +60,7 @@ import numpy as np
 from jaxbench import data, optimizers, problems
 from jaxbench.data import generated, loader
 from jaxbench.data import text as text_lib
+from jaxbench.train import allocator
 from jaxbench.train import engine
 from jaxbench.train import strategy as strategy_lib
 from jaxbench.train import xla_flags
@@ -63,7 +68,7 @@ from jaxbench.train import xla_flags
 ROW_KEYS = ("problem", "num_seeds", "device", "strategy", "steps_per_sec", "seed_steps_per_sec",
             "examples_per_sec", "compile_seconds", "eval_seconds_per_epoch", "peak_memory",
             "model_flops_per_step", "flops_fraction_of_peak", "model_bytes_per_step",
-            "bytes_fraction_of_bandwidth")
+            "bytes_fraction_of_bandwidth", "allocator")
 TORCH_KEYS = ("torch_seed_steps_per_sec", "ratio_vs_torch")
 
 
@@ -226,6 +231,7 @@ def bench_one(cfg: BenchConfig, peak_flops: float, bandwidth: float,
   memory, _ = peak_memory_bytes()
   return {
     "problem": cfg.problem, "num_seeds": cfg.num_seeds, "device": device_description(),
+    "allocator": allocator.describe(),
     "strategy": trainer.strategy, "steps_per_sec": steps_per_sec,
     "seed_steps_per_sec": steps_per_sec * cfg.num_seeds,
     "examples_per_sec": steps_per_sec * cfg.num_seeds * trainer.batch_size,
@@ -398,7 +404,8 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict]:
 
   peak, bandwidth = matmul_peak_flops(), memory_bandwidth()
   print(f"device {device_description()}: dense float32 matmul peak {peak / 1e9:.1f} GFLOP/s, "
-        f"memory bandwidth {bandwidth / 1e9:.1f} GB/s", flush=True)
+        f"memory bandwidth {bandwidth / 1e9:.1f} GB/s, allocator {allocator.describe()}",
+        flush=True)
   rows = []
   for name in names:
     for n in seed_counts:

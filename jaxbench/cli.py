@@ -19,6 +19,9 @@ USAGE = ("usage: jaxbench {run,sweep,analyze,bench} [flags]\n"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
+  if argv is None and len(sys.argv) >= 2 and sys.argv[1] in ("run", "sweep", "bench"):
+    from jaxbench.train import allocator  # the console command: start under tcmalloc
+    allocator.reexec_with_tcmalloc()
   argv = list(sys.argv if argv is None else argv)
   if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
     print(USAGE)

@@ -15,6 +15,10 @@ hand it to `train_and_evaluate`. How it ends:
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # the allocator is chosen before anything large is imported
+  from jaxbench.train import allocator  # pylint: disable=ungrouped-imports
+  allocator.reexec_with_tcmalloc()
+
 import difflib
 import os
 import re

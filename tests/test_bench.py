@@ -18,7 +18,7 @@ DOCUMENTED_KEYS = {
   "problem", "num_seeds", "device", "strategy", "steps_per_sec", "seed_steps_per_sec",
   "examples_per_sec", "compile_seconds", "eval_seconds_per_epoch", "peak_memory",
   "model_flops_per_step", "flops_fraction_of_peak", "model_bytes_per_step",
-  "bytes_fraction_of_bandwidth"}
+  "bytes_fraction_of_bandwidth", "allocator"}
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,10 @@ that is how the test runs two processes on loopback.
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # the allocator is chosen before anything large is imported
+  from jaxbench.train import allocator  # pylint: disable=ungrouped-imports
+  allocator.reexec_with_tcmalloc()
+
 from typing import Optional
 
 import jax
