@@ -60,6 +60,7 @@ import numpy as np
 from jaxbench import data, optimizers, problems
 from jaxbench.data import generated, loader
 from jaxbench.data import text as text_lib
+from jaxbench.problems import nets
 from jaxbench.train import allocator
 from jaxbench.train import engine
 from jaxbench.train import strategy as strategy_lib
@@ -269,6 +270,8 @@ def format_table(rows: Sequence[dict], memory_kind: str) -> str:
   for r in rows:
     s = r["strategy"]
     strat = f"{s['runs']}/k{s['steps_per_dispatch']}/u{s['unroll']}"
+    if s.get("conv_impl", "xla") != "xla":
+      strat += f"/{s['conv_impl']}"
     line = (f"{r['problem']:18s} {r['num_seeds']:4d} {strat:>12s} {r['steps_per_sec']:9.2f} "
             f"{r['seed_steps_per_sec']:10.2f} {r['examples_per_sec']:9.0f} "
             f"{r['compile_seconds']:8.2f} {r['eval_seconds_per_epoch']:8.2f} "
@@ -372,6 +375,8 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict]:
                   help="override the strategy's runs (default: strategy.choose)")
   ap.add_argument("--steps_per_dispatch", type=int, default=None)
   ap.add_argument("--unroll", type=int, default=None)
+  ap.add_argument("--conv_impl", default=None, choices=nets.CONV_IMPLS,
+                  help="conv problems: how convolutions are computed (default: the policy's)")
   ap.add_argument("--windows", type=int, default=1,
                   help="split --seconds into this many timed windows, alternating with the "
                        "PyTorch baseline under --torch; medians are reported")
@@ -410,12 +415,14 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict]:
   for name in names:
     for n in seed_counts:
       strategy = None
-      if args.runs or args.steps_per_dispatch or args.unroll:
+      if args.runs or args.steps_per_dispatch or args.unroll or args.conv_impl:
         base = strategy_lib.choose(problems.get(name), jax.default_backend(), n)
         strategy = dataclasses.replace(
             base, **{k: v for k, v in (("runs", args.runs),
                                        ("steps_per_dispatch", args.steps_per_dispatch),
-                                       ("unroll", args.unroll)) if v})
+                                       ("unroll", args.unroll),
+                                       ("conv_impl", args.conv_impl if problems.get(name).family
+                                        == "conv" else None)) if v})
       cfg = BenchConfig(problem=name, num_seeds=n, seconds=args.seconds,
                         optimizer=args.optimizer, synthetic_size=args.synthetic_size,
                         strategy=strategy, windows=args.windows)

@@ -110,14 +110,18 @@ def names() -> list[str]:
 
 
 def get(name: str, *, batch_size: Optional[int] = None, num_epochs: Optional[int] = None,
-        num_classes: Optional[int] = None, hessian_draw: int = 0) -> Problem:
+        num_classes: Optional[int] = None, hessian_draw: int = 0,
+        conv_impl: str = 'xla') -> Problem:
   """The problem `name`, optionally with a non-default batch size / number of epochs.
 
   The batch size is part of the problem because the char-RNN's carried LSTM state has one row
   per batch row. num_classes sizes a classifier's output (the char-RNN's vocabulary: the
   engine passes the dataset's, so a text with other characters gets a model that fits it);
   None takes the dataset's standard count. hessian_draw (quadratic_deep only): 0 is the defined
-  Hessian, k the k-th DeepOBS draw (SPEC section 8). Equal arguments return the identical
+  Hessian, k the k-th DeepOBS draw (SPEC section 8). conv_impl (conv problems only): how the
+  model computes its convolutions, `nets.CONV_IMPLS` (the strategy policy's choice, recorded in
+  the run record's strategy field); the same parameters and values either way. Equal arguments
+  return the identical
   (cached) Problem, so it can be a static argument of `jax.jit` without recompiling.
   """
   if name not in _TABLE:
@@ -135,10 +139,16 @@ def get(name: str, *, batch_size: Optional[int] = None, num_epochs: Optional[int
     raise ConfigError(f'hessian_draw={hessian_draw!r}: only quadratic_deep has a Hessian draw; '
                       f'valid choices for {name!r}: 0')
   quadratic.check_hessian_draw(hessian_draw)
+  if conv_impl not in nets.CONV_IMPLS:
+    raise ConfigError(f'conv_impl={conv_impl!r}; valid choices: '
+                      f'{", ".join(repr(c) for c in nets.CONV_IMPLS)}')
+  if conv_impl != 'xla' and entry.family != 'conv':
+    raise ConfigError(f'conv_impl={conv_impl!r}: problem {name!r} has no convolutions; valid '
+                      "choices for it: 'xla'")
   classes = SPECS[entry.dataset].num_classes if num_classes is None else int(num_classes)
   return _build(name, entry.batch_size if batch_size is None else int(batch_size),
                 entry.num_epochs if num_epochs is None else int(num_epochs),
-                classes if entry.has_classes else None, int(hessian_draw))
+                classes if entry.has_classes else None, int(hessian_draw), conv_impl)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -225,9 +235,11 @@ def _preprocess_fn(kind: str) -> Callable[[jax.Array, jax.Array, bool], jax.Arra
 
 @functools.lru_cache(maxsize=None)
 def _build(name: str, batch_size: int, num_epochs: int, num_classes: Optional[int],
-           hessian_draw: int) -> Problem:
+           hessian_draw: int, conv_impl: str = 'xla') -> Problem:
   entry = _TABLE[name]
   module = entry.model(_ModelOptions(num_classes, hessian_draw))
+  if conv_impl != 'xla':
+    module = module.clone(conv_impl=conv_impl)   # every conv model has the field (nets.py)
   spec = SPECS[entry.dataset]
   shape, dtype = spec.input_shape, jnp.dtype(spec.input_dtype)
   # The carry needs the real batch size; every other model's variables are batch-independent.

@@ -154,13 +154,14 @@ def _is_static(value: Any) -> bool:
   return value is None or isinstance(value, (str, bool, np.bool_))
 
 
-def resolve_problem(run_batch: RunBatch, dataset: Dataset) -> Problem:
+def resolve_problem(run_batch: RunBatch, dataset: Dataset, conv_impl: str = 'xla') -> Problem:
   """The Problem to train: a registry name is built for the batch size (the char-RNN's carry
   has one row per example) and the dataset's number of classes (the char-RNN's vocabulary is
-  the text's own); a given Problem must agree with the dataset."""
+  the text's own) with the strategy's `conv_impl`; a given Problem must agree with the dataset
+  and is used as it is (conv_impl 'xla' only)."""
   problem = run_batch.problem
   if not isinstance(problem, Problem):
-    options = dict(run_batch.problem_options)
+    options = dict(run_batch.problem_options, conv_impl=conv_impl)
     standard = problems.get(problem, batch_size=run_batch.batch_size, **options)
     if standard.num_classes is not None and dataset.num_classes is not None:
       options.setdefault('num_classes', dataset.num_classes)
@@ -168,6 +169,10 @@ def resolve_problem(run_batch: RunBatch, dataset: Dataset) -> Problem:
   elif run_batch.problem_options:
     raise ConfigError(f'problem_options={dict(run_batch.problem_options)!r} only apply to a '
                       'registry name; a Problem object is used as it is')
+  elif conv_impl != 'xla':
+    raise ConfigError(f'strategy conv_impl={conv_impl!r} needs a registry problem name (the '
+                      f'model is rebuilt with it); problem {problem.name!r} is a Problem object, '
+                      "used as it is: valid choice 'xla'")
   if (problem.num_classes is not None and dataset.num_classes is not None
       and problem.num_classes != dataset.num_classes):
     raise ConfigError(
@@ -277,6 +282,8 @@ class Trainer:
 
     chosen = strategy or strategy_lib.choose(self.problem, jax.default_backend(), self.num_runs,
                                              steps_per_epoch=self.steps_per_epoch)
+    if chosen.conv_impl != 'xla':
+      self.problem = resolve_problem(run_batch, dataset, conv_impl=chosen.conv_impl)
     if mesh is None:
       mesh = sharding.run_mesh(self.num_runs)
     else:

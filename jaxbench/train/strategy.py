@@ -13,6 +13,7 @@ import numpy as np
 
 from jaxbench import problems
 from jaxbench.errors import ConfigError
+from jaxbench.problems import nets
 from jaxbench.problems.base import Problem
 
 
@@ -24,10 +25,15 @@ class Strategy:
         'loop' — one compiled single-run step, dispatched for each run in turn.
   steps_per_dispatch: training steps fused into one compiled call (lax.scan when > 1).
   unroll: scan unroll factor (XLA:CPU runs conv steps much faster unrolled).
+  conv_impl: how conv models compute their convolutions (`nets.CONV_IMPLS`): 'xla' —
+        lax.conv_general_dilated, XLA's own convolution (Eigen on CPU, cuDNN on GPU); 'matmul' —
+        im2col patches and one dot_general (`nets.conv_matmul`). Same values either way
+        (tests/test_nets_conv.py); only conv problems accept anything but 'xla'.
   """
   runs: str = "vmap"
   steps_per_dispatch: int = 1
   unroll: int = 1
+  conv_impl: str = "xla"
 
   def __post_init__(self):
     if self.runs not in ("vmap", "loop"):
@@ -36,6 +42,9 @@ class Strategy:
       raise ConfigError(f"Strategy.steps_per_dispatch={self.steps_per_dispatch} must be >= 1")
     if self.unroll < 1:
       raise ConfigError(f"Strategy.unroll={self.unroll} must be >= 1")
+    if self.conv_impl not in nets.CONV_IMPLS:
+      raise ConfigError(f"Strategy.conv_impl={self.conv_impl!r}; valid choices: "
+                        f"{', '.join(repr(c) for c in nets.CONV_IMPLS)}")
 
   def as_dict(self) -> dict:
     return dataclasses.asdict(self)
@@ -58,6 +67,14 @@ _BACKEND_ALIASES = {"cuda": "gpu", "rocm": "gpu"}
 # - the char-RNN: its step is already a 50-step scan of small matmuls, which vmapping batches.
 # Accelerators: no device was available to measure; vmap with fused, rolled steps is the
 # standard choice there.
+#
+# Convolution implementation (Strategy.conv_impl), keyed on the same facts: 'xla' on every
+# backend. Measured on the CPU (BUILD_NOTES.md, "Convolutions as matrix products"): the
+# im2col + dot_general form ran whole 2c2d / 3c3d / VAE steps at 0.47x / 0.60x / 0.93x of XLA's
+# convolution with one run and 0.45-0.85x with ten; its patch tensor (80 MB for 2c2d's second
+# conv) is memory traffic the direct convolution does not have. GPU/TPU: XLA hands convolutions
+# to cuDNN / the TPU convolution emitter, the vendors' own paths (not measured here).
+_CONV_IMPL = {"cpu": "xla", "gpu": "xla", "tpu": "xla"}
 _POLICY = {
   ("cpu", "tiny"): ("vmap", 13, 1),
   ("cpu", "dense"): ("vmap", 13, 1),
@@ -99,4 +116,6 @@ def choose(problem: Union[Problem, str], backend: str, num_runs: int,
     runs, steps, unroll = _POLICY[("cpu", family(problem))]
   if steps_per_epoch is not None:
     steps = max(1, min(steps, int(steps_per_epoch)))
-  return Strategy(runs=runs, steps_per_dispatch=steps, unroll=min(unroll, steps))
+  conv_impl = _CONV_IMPL[backend] if family(problem) == "conv" else "xla"
+  return Strategy(runs=runs, steps_per_dispatch=steps, unroll=min(unroll, steps),
+                  conv_impl=conv_impl)
