@@ -50,6 +50,9 @@ import json
 import os
 import resource
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from typing import Callable, Optional, Sequence
 
@@ -70,7 +73,8 @@ ROW_KEYS = ("problem", "num_seeds", "device", "strategy", "steps_per_sec", "seed
             "examples_per_sec", "compile_seconds", "eval_seconds_per_epoch", "peak_memory",
             "model_flops_per_step", "flops_fraction_of_peak", "model_bytes_per_step",
             "bytes_fraction_of_bandwidth", "allocator")
-TORCH_KEYS = ("torch_seed_steps_per_sec", "ratio_vs_torch")
+TORCH_KEYS = ("torch_seed_steps_per_sec", "ratio_vs_torch", "torch_allocator")
+TORCH_ALLOCATORS = ("same", "default")
 
 
 def matmul_peak_flops(size: int = 2048, repeats: int = 5) -> float:
@@ -255,9 +259,27 @@ def _torch_loop():
 
 
 def _torch_rate(torch_loop, name: str, num_runs: int, optimizer: str, seconds: float) -> float:
-  """PyTorch seed-steps/s of `num_runs` runs one after another (best of its thread settings)."""
+  """PyTorch seed-steps/s of `num_runs` runs one after another (best of its thread settings),
+  in this process: PyTorch runs with jaxbench's allocator (tcmalloc when loaded)."""
   return torch_loop.measure_best(name, seconds=seconds, num_runs=num_runs,
                                  optimizer=optimizer)["seed_steps_per_sec"]
+
+
+def _torch_rate_default_allocator(name: str, num_runs: int, optimizer: str,
+                                  seconds: float) -> float:
+  """The same measurement in a child process with the environment the shell gave (the commands
+  put LD_PRELOAD back after choosing tcmalloc): PyTorch with its out-of-the-box allocator, as a
+  user's own script runs. Start-up and warm-up happen before the timed loop, outside `seconds`."""
+  with tempfile.TemporaryDirectory() as folder:
+    out = os.path.join(folder, "torch.json")
+    result = subprocess.run(
+        [sys.executable, "-m", "jaxbench.benchmarking.torch_loop", f"--problems={name}",
+         f"--num_runs={num_runs}", f"--seconds={seconds}", f"--optimizer={optimizer}",
+         f"--json={out}"], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+      raise SystemExit(f"the PyTorch baseline failed for {name}: {result.stderr.strip()[-500:]}")
+    with open(out, encoding="utf-8") as f:
+      return float(json.load(f)[0]["seed_steps_per_sec"])
 
 
 def format_table(rows: Sequence[dict], memory_kind: str) -> str:
@@ -389,6 +411,9 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict]:
                        "JSON files of this folder (benchmarks/gpu_table.sh)")
   ap.add_argument("--torch", action="store_true",
                   help="also time the plain PyTorch loop (jaxbench.benchmarking.torch_loop) side by side")
+  ap.add_argument("--torch_allocator", default="same", choices=TORCH_ALLOCATORS,
+                  help="same: PyTorch in this process, under jaxbench's allocator (tcmalloc); "
+                       "default: PyTorch in a child process with its out-of-the-box allocator")
   args = ap.parse_args(argv)
   if args.report is not None:
     return _report(args.report, args.study_cost)
@@ -429,11 +454,16 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict]:
       between = None
       if torch_loop is not None:
         opt = args.optimizer if args.optimizer in torch_loop.OPTIMIZERS else "adam"
-        between = functools.partial(_torch_rate, torch_loop, name, n, opt)
+        if args.torch_allocator == "same":
+          between = functools.partial(_torch_rate, torch_loop, name, n, opt)
+        else:
+          between = functools.partial(_torch_rate_default_allocator, name, n, opt)
       row, torch_rate = bench_one(cfg, peak, bandwidth, between)
       if torch_rate is not None:
         row["torch_seed_steps_per_sec"] = torch_rate
         row["ratio_vs_torch"] = row["seed_steps_per_sec"] / torch_rate
+        row["torch_allocator"] = (row["allocator"] if args.torch_allocator == "same"
+                                  else "PyTorch default (no jaxbench preload)")
       rows.append(row)
       if args.json:  # after every row, so a row that fails (e.g. out of memory) keeps the rest
         with open(args.json, "w") as f:

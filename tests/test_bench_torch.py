@@ -93,3 +93,15 @@ def test_bench_torch_baseline_runs_from_the_package():
   assert row["torch_seed_steps_per_sec"] > 0
   assert row["ratio_vs_torch"] == pytest.approx(row["seed_steps_per_sec"]
                                                 / row["torch_seed_steps_per_sec"])
+
+
+def test_bench_torch_with_its_default_allocator_runs_in_a_child_process():
+  # --torch_allocator=default: PyTorch timed in a child process that does not inherit
+  # jaxbench's tcmalloc preload (what a user's own PyTorch script gets).
+  rows = bench.main(["--problems=quadratic_deep", "--num_seeds=1", "--seconds=0.2", "--torch",
+                     "--torch_allocator=default", "--optimizer=sgd"])
+  (row,) = rows
+  assert row["torch_seed_steps_per_sec"] > 0
+  assert row["torch_allocator"] == "PyTorch default (no jaxbench preload)"
+  assert row["ratio_vs_torch"] == pytest.approx(row["seed_steps_per_sec"]
+                                                / row["torch_seed_steps_per_sec"])

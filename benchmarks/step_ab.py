@@ -1,0 +1,112 @@
+"""A/B of engine-step variants in ONE process (alternating short windows), real engine, adam.
+
+Why: this 2-core VM's speed moves by +-30% from one minute to the next; only variants timed
+alternately inside one process compare. Each variant patches a function, builds its own Trainer
+(programs are cached per Trainer, so each compiles its own), and is unpatched again.
+
+  python benchmarks/step_ab.py PROBLEM RUNS vmap|loop K VARIANTS [WINDOW_SECONDS] [ROUNDS]
+  python benchmarks/step_ab.py cifar10_3c3d 1 loop 1 square_pool,base 0.6 10
+
+Variants ('+' combines): base; square_pool (the size*size-view max-pool this session replaced);
+nodiv (no divergence check: all_finite True, no select; the cost of the check); nofin (select
+kept, check skipped); nowhere (check kept, select skipped); loop / vmap (this variant's runs
+execute so, whatever RUNS says).
+"""
+import statistics
+import sys
+import time
+
+from jaxbench.train import xla_flags
+
+xla_flags.apply()
+
+import jax  # noqa: E402  pylint: disable=wrong-import-position
+import jax.numpy as jnp  # noqa: E402  pylint: disable=wrong-import-position
+import numpy as np  # noqa: E402  pylint: disable=wrong-import-position
+
+from jaxbench import data, problems  # noqa: E402  pylint: disable=wrong-import-position
+from jaxbench.problems import nets  # noqa: E402  pylint: disable=wrong-import-position
+from jaxbench.train import engine, kernels  # noqa: E402  pylint: disable=wrong-import-position
+from jaxbench.train.strategy import Strategy  # noqa: E402  pylint: disable=wrong-import-position
+
+
+def square_pool(x, size, stride):
+  """The previous nets._max_pool: the maximum of size*size strided views."""
+  height, width = x.shape[1], x.shape[2]
+  out_h, out_w = -(-height // stride), -(-width // stride)
+  pad_h = max((out_h - 1) * stride + size - height, 0)
+  pad_w = max((out_w - 1) * stride + size - width, 0)
+  if pad_h or pad_w:
+    x = jnp.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2),
+                    (pad_w // 2, pad_w - pad_w // 2), (0, 0)), constant_values=-jnp.inf)
+  out = None
+  for i in range(size):
+    for j in range(size):
+      view = x[:, i:i + (out_h - 1) * stride + 1:stride, j:j + (out_w - 1) * stride + 1:stride]
+      out = view if out is None else jnp.maximum(out, view)
+  return out
+
+
+PATCHES = {  # part -> [(module, attribute, replacement)]
+  "square_pool": [(nets, "_max_pool", square_pool)],
+  "nodiv": [(kernels, "all_finite", lambda tree: jnp.asarray(True)),
+            (kernels, "_where_tree", lambda c, old, new: new)],
+  "nofin": [(kernels, "all_finite", lambda tree: jnp.asarray(True))],
+  "nowhere": [(kernels, "_where_tree", lambda c, old, new: new)],
+  "base": [], "loop": [], "vmap": [],
+}
+
+
+def apply(variant):
+  saved = []
+  for part in variant.split("+"):
+    if part not in PATCHES:
+      raise SystemExit(f"unknown variant part {part!r}; valid choices: {', '.join(PATCHES)}")
+    for module, name, value in PATCHES[part]:
+      saved.append((module, name, getattr(module, name)))
+      setattr(module, name, value)
+  return lambda: [setattr(m, n, v) for m, n, v in reversed(saved)]
+
+
+def _runs(variant, default):
+  parts = variant.split("+")
+  return "loop" if "loop" in parts else "vmap" if "vmap" in parts else default
+
+
+def main(argv):
+  name, num_runs, runs, k, names = argv[1], int(argv[2]), argv[3], int(argv[4]), argv[5].split(",")
+  window = float(argv[6]) if len(argv) > 6 else 2.0
+  rounds = int(argv[7]) if len(argv) > 7 else 3
+  problem = problems.get(name)
+  dataset = data.load(problem.dataset, batch_size=problem.batch_size, source="synthetic")
+  trainers = {}
+  for variant in names:
+    undo = apply(variant)
+    trainer = engine.Trainer(engine.RunBatch(problem=name, optimizer="adam",
+                                             seeds=np.arange(42, 42 + num_runs)),
+                             dataset, strategy=Strategy(_runs(variant, runs), k, 1))
+    state = trainer.init()
+    state, _ = trainer.train_steps(state, 0, k)
+    jax.block_until_ready(state)
+    undo()
+    trainers[variant] = [trainer, state]
+  rates = {v: [] for v in names}
+  for _ in range(rounds):
+    for variant in names:
+      trainer, state = trainers[variant]
+      steps, started = 0, time.perf_counter()
+      while time.perf_counter() - started < window:
+        state, _ = trainer.train_steps(state, 0, k)
+        jax.block_until_ready(state)
+        steps += k
+      rates[variant].append(steps * num_runs / (time.perf_counter() - started))
+      trainers[variant][1] = state
+  first = statistics.median(rates[names[0]])
+  for variant in names:
+    median = statistics.median(rates[variant])
+    print(f"{variant:16s} seed-steps/s median {median:8.2f}  ratio {median / first:.2f}  "
+          f"windows {[round(r, 2) for r in rates[variant]]}")
+
+
+if __name__ == "__main__":
+  main(sys.argv)
