@@ -6,7 +6,7 @@ import pytest
 
 from jaxbench import data, problems
 from jaxbench.errors import ConfigError
-from jaxbench.problems import nets
+from jaxbench.problems import nets, onednn
 from jaxbench.train import engine
 from jaxbench.train import strategy as strategy_lib
 
@@ -21,12 +21,20 @@ def test_the_conv_family_is_every_problem_with_a_convolution():
 
 
 @pytest.mark.parametrize("backend", ["cpu", "gpu", "tpu"])
-def test_policy_picks_xla_convolutions_for_every_problem_and_backend(backend):
-  # Measured (BUILD_NOTES.md): the matmul form lost on every CPU conv step; GPU/TPU use the
-  # vendors' convolutions through XLA. Non-conv problems have nothing to choose.
+def test_policy_picks_the_measured_convolutions_for_every_problem_and_backend(backend):
+  # Measured (BUILD_NOTES.md): on CPU oneDNN's convolutions beat XLA's (the README's commands
+  # install oneDNN), the matmul form lost everywhere; GPU/TPU use the vendors' convolutions
+  # through XLA. Non-conv problems have nothing to choose.
+  assert onednn.available(), onednn.missing()
   for name in problems.names():
     for runs in (1, 10):
-      assert strategy_lib.choose(name, backend, runs).conv_impl == "xla", (name, backend, runs)
+      expected = "onednn" if backend == "cpu" and name in CONV_PROBLEMS else "xla"
+      assert strategy_lib.choose(name, backend, runs).conv_impl == expected, (name, backend)
+
+
+def test_without_onednn_the_cpu_policy_falls_back_to_xla(monkeypatch):
+  monkeypatch.setattr(onednn, "missing", lambda: ["the oneDNN library (libdnnl)"])
+  assert strategy_lib.choose("fmnist_2c2d", "cpu", 1).conv_impl == "xla"
 
 
 def test_unknown_conv_impl_in_a_strategy_names_the_choices():

@@ -146,10 +146,11 @@ def _model_loss(module, variables, x, train):
   return sum(jnp.sum(jnp.sin(leaf)) for leaf in leaves)  # every output entry, a nonlinear mix
 
 
+@pytest.mark.parametrize("impl", ["matmul", "onednn"])
 @pytest.mark.parametrize("cls,kwargs,shape", MODELS, ids=lambda v: getattr(v, "__name__", ""))
-def test_models_match_across_conv_impls(cls, kwargs, shape):
+def test_models_match_across_conv_impls(cls, kwargs, shape, impl):
   x = jnp.asarray(np.random.RandomState(2).uniform(size=shape).astype(np.float32))
-  ref, fast = cls(**kwargs), cls(**kwargs, conv_impl="matmul")
+  ref, fast = cls(**kwargs), cls(**kwargs, conv_impl=impl)
   keys = {"params": jax.random.PRNGKey(0), "dropout": jax.random.PRNGKey(1),
           "sample": jax.random.PRNGKey(2)}
   variables = ref.init(keys, x)

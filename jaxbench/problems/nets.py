@@ -17,6 +17,8 @@ and the same numbers up to float32 rounding, chosen by each conv model's `conv_i
              batched matmul instead of a grouped convolution. On XLA:CPU (jax 0.10.2) it
              measured 0.41-0.93x of 'xla' per step, so 'xla' stays the default everywhere;
              BUILD_NOTES.md, "Convolution and recurrent performance ... (session 3)".
+  'onednn' — oneDNN's convolution primitives (forward, input and weight gradient) as XLA FFI
+             custom calls (onednn.py); the policy's choice on CPU where the system has oneDNN.
 """
 from __future__ import annotations
 
@@ -30,9 +32,10 @@ from jax import lax
 
 from jaxbench.errors import ConfigError
 from jaxbench.problems import initializers as init
+from jaxbench.problems import onednn
 
 _zeros = init.constant(0.0)
-CONV_IMPLS = ('xla', 'matmul')
+CONV_IMPLS = ('xla', 'matmul', 'onednn')
 _DIMENSION_NUMBERS = ('NHWC', 'HWIO', 'NHWC')
 
 
@@ -134,6 +137,8 @@ class Conv(nn.Module):
     strides = tuple(self.strides)
     if self.conv_impl == 'matmul':
       y = conv_matmul(x, kernel, strides, self.padding)
+    elif self.conv_impl == 'onednn':
+      y = onednn.conv(x, kernel, strides, self.padding)
     else:
       y = lax.conv_general_dilated(x, kernel, strides, self.padding,
                                    dimension_numbers=_DIMENSION_NUMBERS)
@@ -160,6 +165,8 @@ class ConvTranspose(nn.Module):
     strides = tuple(self.strides)
     if self.conv_impl == 'matmul':
       y = conv_transpose_matmul(x, kernel, strides, self.padding)
+    elif self.conv_impl == 'onednn':
+      y = onednn.conv_transpose(x, kernel, strides, self.padding)
     else:
       y = lax.conv_transpose(x, kernel, strides, self.padding, transpose_kernel=True)
     return y + self.param('bias', self.bias_init, (self.features,), jnp.float32)

@@ -14,6 +14,7 @@ import numpy as np
 from jaxbench import problems
 from jaxbench.errors import ConfigError
 from jaxbench.problems import nets
+from jaxbench.problems import onednn
 from jaxbench.problems.base import Problem
 
 
@@ -27,8 +28,10 @@ class Strategy:
   unroll: scan unroll factor (XLA:CPU runs conv steps much faster unrolled).
   conv_impl: how conv models compute their convolutions (`nets.CONV_IMPLS`): 'xla' —
         lax.conv_general_dilated, XLA's own convolution (Eigen on CPU, cuDNN on GPU); 'matmul' —
-        im2col patches and one dot_general (`nets.conv_matmul`). Same values either way
-        (tests/test_nets_conv.py); only conv problems accept anything but 'xla'.
+        im2col patches and one dot_general (`nets.conv_matmul`); 'onednn' — oneDNN's primitives
+        as XLA FFI calls (CPU, `problems/onednn.py`). Same values up to float32 rounding
+        (tests/test_nets_conv.py, tests/test_onednn.py); only conv problems accept anything
+        but 'xla'.
   """
   runs: str = "vmap"
   steps_per_dispatch: int = 1
@@ -68,13 +71,19 @@ _BACKEND_ALIASES = {"cuda": "gpu", "rocm": "gpu"}
 # Accelerators: no device was available to measure; vmap with fused, rolled steps is the
 # standard choice there.
 #
-# Convolution implementation (Strategy.conv_impl), keyed on the same facts: 'xla' on every
-# backend. Measured on the CPU (BUILD_NOTES.md, "Convolutions as matrix products"): the
-# im2col + dot_general form ran whole 2c2d / 3c3d / VAE steps at 0.47x / 0.60x / 0.93x of XLA's
-# convolution with one run and 0.45-0.85x with ten; its patch tensor (80 MB for 2c2d's second
-# conv) is memory traffic the direct convolution does not have. GPU/TPU: XLA hands convolutions
-# to cuDNN / the TPU convolution emitter, the vendors' own paths (not measured here).
-_CONV_IMPL = {"cpu": "xla", "gpu": "xla", "tpu": "xla"}
+# Convolution implementation (Strategy.conv_impl), keyed on the same facts. CPU: 'onednn' where
+# the system has oneDNN (problems/onednn.py), else 'xla'. Measured (BUILD_NOTES.md, "Performance
+# III"): oneDNN's primitives beat XLA:CPU's Eigen convolutions per layer 1.1-2.6x and whole
+# steps 1.15x (2c2d) to 1.4x (3c3d) side by side with PyTorch; the im2col + dot_general form
+# ('matmul') lost everywhere (0.45-0.93x of 'xla': its patch tensor, 80 MB for 2c2d's second
+# conv, is memory traffic the direct convolution does not have). GPU/TPU: 'xla' — XLA hands
+# convolutions to cuDNN / the TPU convolution emitter, the vendors' own paths (not measured).
+_CONV_IMPL = {"gpu": "xla", "tpu": "xla"}
+
+
+def cpu_conv_impl() -> str:
+  """'onednn' when this system can build and load oneDNN's convolutions, else 'xla'."""
+  return "onednn" if onednn.available() else "xla"
 _POLICY = {
   ("cpu", "tiny"): ("vmap", 13, 1),
   ("cpu", "dense"): ("vmap", 13, 1),
@@ -116,6 +125,9 @@ def choose(problem: Union[Problem, str], backend: str, num_runs: int,
     runs, steps, unroll = _POLICY[("cpu", family(problem))]
   if steps_per_epoch is not None:
     steps = max(1, min(steps, int(steps_per_epoch)))
-  conv_impl = _CONV_IMPL[backend] if family(problem) == "conv" else "xla"
+  if family(problem) != "conv":
+    conv_impl = "xla"
+  else:
+    conv_impl = cpu_conv_impl() if backend == "cpu" else _CONV_IMPL[backend]
   return Strategy(runs=runs, steps_per_dispatch=steps, unroll=min(unroll, steps),
                   conv_impl=conv_impl)
