@@ -1,7 +1,7 @@
 """Convolutions by oneDNN (Intel's deep-learning kernels, what PyTorch runs on CPUs), as XLA FFI
 custom calls with a `custom_vjp`: the forward, input-gradient and weight-gradient primitives.
 
-Why: XLA:CPU computes convolutions with Eigen; per layer oneDNN was 1.1-2.6x faster on this CPU
+Why: XLA:CPU computes convolutions with Eigen; per layer oneDNN was 1.05-3.1x faster on this CPU
 (BUILD_NOTES.md, "oneDNN convolutions"), and jaxlib's own oneDNN rewriter is not built in
 (benchmarks/onednn_flags.py). The strategy policy picks conv_impl='onednn' for conv problems on
 CPU when `available()`; everything else is unchanged (same parameters, same values up to

@@ -73,7 +73,7 @@ _BACKEND_ALIASES = {"cuda": "gpu", "rocm": "gpu"}
 #
 # Convolution implementation (Strategy.conv_impl), keyed on the same facts. CPU: 'onednn' where
 # the system has oneDNN (problems/onednn.py), else 'xla'. Measured (BUILD_NOTES.md, "Performance
-# III"): oneDNN's primitives beat XLA:CPU's Eigen convolutions per layer 1.1-2.6x and whole
+# III"): oneDNN's primitives beat XLA:CPU's Eigen convolutions per layer 1.05-3.1x and whole
 # steps 1.15x (2c2d) to 1.4x (3c3d) side by side with PyTorch; the im2col + dot_general form
 # ('matmul') lost everywhere (0.45-0.93x of 'xla': its patch tensor, 80 MB for 2c2d's second
 # conv, is memory traffic the direct convolution does not have). GPU/TPU: 'xla' — XLA hands
