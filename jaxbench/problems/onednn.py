@@ -27,6 +27,7 @@ from typing import Any, Sequence
 
 import jax
 import numpy as np
+from jax import lax
 
 from jaxbench.errors import ConfigError
 
@@ -47,10 +48,16 @@ def _include_dirs() -> list[str]:
   return extra + ["/usr/include", "/usr/local/include"]
 
 
+@functools.lru_cache(maxsize=None)
+def _dnnl_found() -> bool:
+  # find_library runs `ldconfig -p` (a subprocess): once per process, not per Trainer.
+  return ctypes.util.find_library("dnnl") is not None
+
+
 def missing() -> list[str]:
   """What the system lacks for oneDNN convolutions ([] when they can be built and loaded)."""
   lacks = []
-  if ctypes.util.find_library("dnnl") is None:
+  if not _dnnl_found():
     lacks.append("the oneDNN library (libdnnl)")
   if not os.path.exists(_library_path()):
     if shutil.which(_compiler()) is None:
@@ -64,10 +71,16 @@ def available() -> bool:
   return not missing()
 
 
-def _library_path() -> str:
+@functools.lru_cache(maxsize=None)
+def _build_key() -> str:
+  """The handlers' identity: their source and the jaxlib whose FFI headers they compile with."""
   with open(SOURCE, "rb") as f:
     source = f.read()
-  key = hashlib.sha256(source + metadata.version("jaxlib").encode()).hexdigest()[:16]
+  return hashlib.sha256(source + metadata.version("jaxlib").encode()).hexdigest()[:16]
+
+
+def _library_path() -> str:
+  key = _build_key()
   cache = os.environ.get("JAXBENCH_CACHE", os.path.join(os.path.expanduser("~"), ".cache",
                                                         "jaxbench"))
   return os.path.join(cache, f"onednn-{key}", "libjaxbench_onednn.so")
@@ -166,20 +179,11 @@ def _conv_transpose_bwd(strides, pads, out_shape, residuals, dy):
 _conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
 
 
-def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-  """TF/lax 'SAME' padding of one spatial axis: the extra pixel goes at the end."""
-  out = -(-size // stride)
-  total = max((out - 1) * stride + kernel - size, 0)
-  return total // 2, total - total // 2
-
-
 def _pads(shape: Sequence[int], kernel: Sequence[int], strides: Sequence[int],
           padding: Any) -> Pads:
-  if padding == "SAME":
-    return (same_padding(shape[1], kernel[0], strides[0]),
-            same_padding(shape[2], kernel[1], strides[1]))
-  if padding == "VALID":
-    return ((0, 0), (0, 0))
+  """'SAME' / 'VALID' as lax pads them (lax.padtype_to_pads), or explicit (low, high) pairs."""
+  if isinstance(padding, str):
+    padding = lax.padtype_to_pads(tuple(shape[1:3]), tuple(kernel[:2]), tuple(strides), padding)
   return tuple(tuple(int(p) for p in pair) for pair in padding)
 
 
