@@ -22,13 +22,21 @@ Geometry Make(ffi::Span<const int64_t> x, ffi::Span<const int64_t> w, ffi::Span<
                   {sh, sw}, {pt, pl}, {pb, pr}};
 }
 
+// The descriptors every primitive is created from: activations NHWC as XLA lays them out, the
+// weights in whatever layout oneDNN prefers (reordered from/to HWIO).
+struct Descs {
+  dnnl::memory::desc src, wei, dst;
+};
+
+Descs Describe(const Geometry& g) {
+  return Descs{{g.src, dt::f32, tag::nhwc}, {g.wei, dt::f32, tag::any}, {g.dst, dt::f32, tag::nhwc}};
+}
+
 dnnl::convolution_forward::primitive_desc FwdPd(const Geometry& g) {
-  auto src = dnnl::memory::desc(g.src, dt::f32, tag::nhwc);
-  auto wei = dnnl::memory::desc(g.wei, dt::f32, tag::any);
-  auto dst = dnnl::memory::desc(g.dst, dt::f32, tag::nhwc);
+  Descs m = Describe(g);
   auto d = dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
-                                           dnnl::algorithm::convolution_direct, src, wei, dst,
-                                           g.strides, g.pad_l, g.pad_r);
+                                           dnnl::algorithm::convolution_direct, m.src, m.wei,
+                                           m.dst, g.strides, g.pad_l, g.pad_r);
   return dnnl::convolution_forward::primitive_desc(d, Engine());
 }
 
@@ -63,11 +71,9 @@ ffi::Error ConvBwdDataImpl(ffi::Buffer<ffi::F32> dy, ffi::Buffer<ffi::F32> w,
                            int64_t pb, int64_t pl, int64_t pr) {
   Geometry g = Make(dx->dimensions(), w.dimensions(), dy.dimensions(), sh, sw, pt, pb, pl, pr);
   auto hint = FwdPd(g);
-  auto dsrc = dnnl::memory::desc(g.src, dt::f32, tag::nhwc);
-  auto wei = dnnl::memory::desc(g.wei, dt::f32, tag::any);
-  auto ddst = dnnl::memory::desc(g.dst, dt::f32, tag::nhwc);
-  auto d = dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, dsrc, wei,
-                                                 ddst, g.strides, g.pad_l, g.pad_r);
+  Descs m = Describe(g);
+  auto d = dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, m.src,
+                                                 m.wei, m.dst, g.strides, g.pad_l, g.pad_r);
   dnnl::convolution_backward_data::primitive_desc pd(d, Engine(), hint);
   dnnl::stream s(Engine());
   dnnl::memory diff_dst(pd.diff_dst_desc(), Engine(), dy.typed_data());
@@ -84,11 +90,9 @@ ffi::Error ConvBwdWeightsImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> dy,
                               int64_t pb, int64_t pl, int64_t pr) {
   Geometry g = Make(x.dimensions(), dw->dimensions(), dy.dimensions(), sh, sw, pt, pb, pl, pr);
   auto hint = FwdPd(g);
-  auto src = dnnl::memory::desc(g.src, dt::f32, tag::nhwc);
-  auto dwei = dnnl::memory::desc(g.wei, dt::f32, tag::any);
-  auto ddst = dnnl::memory::desc(g.dst, dt::f32, tag::nhwc);
-  auto d = dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, src, dwei,
-                                                    ddst, g.strides, g.pad_l, g.pad_r);
+  Descs m = Describe(g);
+  auto d = dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, m.src,
+                                                    m.wei, m.dst, g.strides, g.pad_l, g.pad_r);
   dnnl::convolution_backward_weights::primitive_desc pd(d, Engine(), hint);
   dnnl::stream s(Engine());
   dnnl::memory src_m(pd.src_desc(), Engine(), x.typed_data());
