@@ -32,13 +32,7 @@ from jaxbench.train.strategy import Strategy  # noqa: E402  pylint: disable=wron
 
 def square_pool(x, size, stride):
   """The previous nets._max_pool: the maximum of size*size strided views."""
-  height, width = x.shape[1], x.shape[2]
-  out_h, out_w = -(-height // stride), -(-width // stride)
-  pad_h = max((out_h - 1) * stride + size - height, 0)
-  pad_w = max((out_w - 1) * stride + size - width, 0)
-  if pad_h or pad_w:
-    x = jnp.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2),
-                    (pad_w // 2, pad_w - pad_w // 2), (0, 0)), constant_values=-jnp.inf)
+  x, (out_h, out_w) = nets._pool_input(x, size, stride)  # pylint: disable=protected-access
   out = None
   for i in range(size):
     for j in range(size):

@@ -177,6 +177,15 @@ def _flatten(x: jax.Array) -> jax.Array:
   return x.reshape((x.shape[0], -1))
 
 
+def _pool_input(x: jax.Array, size: int, stride: int) -> tuple[jax.Array, tuple[int, int]]:
+  """The -inf padded input of a TF 'SAME' max-pool and its output (height, width)."""
+  out = (-(-x.shape[1] // stride), -(-x.shape[2] // stride))
+  pads = lax.padtype_to_pads(x.shape[1:3], (size, size), (stride, stride), 'SAME')
+  if any(p for pair in pads for p in pair):
+    x = jnp.pad(x, ((0, 0),) + tuple(pads) + ((0, 0),), constant_values=-jnp.inf)
+  return x, out
+
+
 def _max_pool(x: jax.Array, size: int, stride: int) -> jax.Array:
   """TF 'SAME' max-pool (NHWC): the -inf padded input's maximum over `size` strided row views,
   then over `size` strided column views of that (separable: 2*size views, not size*size).
@@ -191,13 +200,7 @@ def _max_pool(x: jax.Array, size: int, stride: int) -> jax.Array:
   exact ties inside a window, which after a relu occur among zeros whose upstream gradient is
   zero anyway.
   """
-  height, width = x.shape[1], x.shape[2]
-  out_h, out_w = -(-height // stride), -(-width // stride)
-  pad_h = max((out_h - 1) * stride + size - height, 0)
-  pad_w = max((out_w - 1) * stride + size - width, 0)
-  if pad_h or pad_w:
-    x = jnp.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2),
-                    (pad_w // 2, pad_w - pad_w // 2), (0, 0)), constant_values=-jnp.inf)
+  x, (out_h, out_w) = _pool_input(x, size, stride)
   rows = None
   for i in range(size):
     view = x[:, i:i + (out_h - 1) * stride + 1:stride]
