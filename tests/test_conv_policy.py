@@ -6,7 +6,7 @@ import pytest
 
 from jaxbench import data, problems
 from jaxbench.errors import ConfigError
-from jaxbench.problems import nets, onednn
+from jaxbench.problems import onednn
 from jaxbench.train import engine
 from jaxbench.train import strategy as strategy_lib
 
@@ -85,6 +85,3 @@ def test_a_problem_object_is_used_as_it_is():
   with pytest.raises(ConfigError, match="conv_impl='matmul' needs a registry problem name"):
     engine.Trainer(batch, ds, strategy=strategy_lib.Strategy("loop", 1, 1, conv_impl="matmul"))
 
-
-def test_conv_impls_are_the_models_choices():
-  assert strategy_lib.Strategy().conv_impl == "xla" and "matmul" in nets.CONV_IMPLS

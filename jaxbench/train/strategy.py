@@ -78,7 +78,6 @@ _BACKEND_ALIASES = {"cuda": "gpu", "rocm": "gpu"}
 # ('matmul') lost everywhere (0.45-0.93x of 'xla': its patch tensor, 80 MB for 2c2d's second
 # conv, is memory traffic the direct convolution does not have). GPU/TPU: 'xla' — XLA hands
 # convolutions to cuDNN / the TPU convolution emitter, the vendors' own paths (not measured).
-_CONV_IMPL = {"gpu": "xla", "tpu": "xla"}
 
 
 def cpu_conv_impl() -> str:
@@ -119,15 +118,13 @@ def choose(problem: Union[Problem, str], backend: str, num_runs: int,
   if (isinstance(num_runs, bool) or not isinstance(num_runs, (int, np.integer))
       or int(num_runs) < 1):
     raise ConfigError(f"num_runs={num_runs!r} must be a positive integer")
+  kind = family(problem)
   if backend != "cpu":
     runs, steps, unroll = "vmap", 10, 1
   else:
-    runs, steps, unroll = _POLICY[("cpu", family(problem))]
+    runs, steps, unroll = _POLICY[("cpu", kind)]
   if steps_per_epoch is not None:
     steps = max(1, min(steps, int(steps_per_epoch)))
-  if family(problem) != "conv":
-    conv_impl = "xla"
-  else:
-    conv_impl = cpu_conv_impl() if backend == "cpu" else _CONV_IMPL[backend]
+  conv_impl = cpu_conv_impl() if kind == "conv" and backend == "cpu" else "xla"
   return Strategy(runs=runs, steps_per_dispatch=steps, unroll=min(unroll, steps),
                   conv_impl=conv_impl)
