@@ -134,23 +134,31 @@ def test_interrupt_keeps_checkpoint_and_resume_equals_uninterrupted(tmp_path):
   assert not _checkpoint_files(tmp_path)
 
 
-def test_kill_while_writing_records_resumes_from_the_final_checkpoint(tmp_path, monkeypatch):
-  (clean,) = loop.execute([_spec(tmp_path / "clean")])
-  real_write = records.write_record
+def _die_at_second_temp_file(monkeypatch):
+  """records._write_temp raising KeyboardInterrupt (a kill) on its second call: the first
+  record of a batch is fully written to its temporary file, the second is not."""
+  real_write_temp = records._write_temp
   calls = []
 
-  def write_then_die(root, record, setting, when=None):
-    calls.append(record["random_seed"])
+  def write_then_die(path, content):
+    calls.append(content["random_seed"])
     if len(calls) == 2:
       raise KeyboardInterrupt("killed between two records")
-    return real_write(root, record, setting, when)
+    return real_write_temp(path, content)
 
-  monkeypatch.setattr(records, "write_record", write_then_die)
-  with pytest.raises(loop.Interrupted) as caught:
+  monkeypatch.setattr(records, "_write_temp", write_then_die)
+  return calls
+
+
+def test_kill_while_writing_records_resumes_from_the_final_checkpoint(tmp_path, monkeypatch):
+  (clean,) = loop.execute([_spec(tmp_path / "clean")])
+  with monkeypatch.context() as patched, pytest.raises(loop.Interrupted) as caught:
+    calls = _die_at_second_temp_file(patched)
     loop.execute([_spec(tmp_path)])
+  assert calls == [42, 43]
   assert caught.value.checkpoint_epoch == 3
-  monkeypatch.setattr(records, "write_record", real_write)
-  assert loop.pending_seeds(_spec(tmp_path)) == (43,)
+  # The batch's records appear together: seed 42's finished temporary file was not published.
+  assert loop.pending_seeds(_spec(tmp_path)) == (42, 43)
   progress = _Progress()
   (resumed,) = loop.execute([_spec(tmp_path)], progress=progress)
   # No training: the batch's checkpoint after the last epoch holds everything.
@@ -158,6 +166,22 @@ def test_kill_while_writing_records_resumes_from_the_final_checkpoint(tmp_path, 
   assert "epoch 1/3" not in progress.text
   assert [_plain(r) for r in resumed.records] == [_plain(r) for r in clean.records]
   assert not _checkpoint_files(tmp_path)
+
+
+def test_kill_while_writing_records_without_checkpoints_retrains_the_same_batch(
+    tmp_path, monkeypatch):
+  """No checkpoint to resume from: the relaunch trains the batch again, and with the same runs
+  in it (a batch half written would leave seed 43 to train alone, in a batch of 1)."""
+  two_settings = [_spec(tmp_path, lr=1e-4, seeds=(42,), checkpoint_every_epochs=0),
+                  _spec(tmp_path, lr=2e-4, seeds=(42,), checkpoint_every_epochs=0)]
+  with monkeypatch.context() as patched, pytest.raises(loop.Interrupted):
+    _die_at_second_temp_file(patched)
+    loop.execute(two_settings)
+  assert [loop.pending_seeds(spec) for spec in two_settings] == [(42,), (42,)]
+  assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]  # no temp file left
+  results = loop.execute(two_settings)
+  assert [(r["optimizer_hyperparams"]["learning_rate"], r["batch_seeds"])
+          for result in results for r in result.records] == [(1e-4, [42, 42]), (2e-4, [42, 42])]
 
 
 def test_checkpoint_orphaned_by_new_seeds_is_deleted(tmp_path):

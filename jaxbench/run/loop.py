@@ -333,6 +333,7 @@ def _write_records(batch: Batch, state, history: dict, trainer, dataset, config,
       "data_source": dataset.source,
       "batch_seeds": seeds,
   }
+  items = []
   for run, (spec, seed) in enumerate(batch.runs):
     identity = identity_lib.run_identity(spec)
     fp = identity_lib.fingerprint(identity)
@@ -359,16 +360,22 @@ def _write_records(batch: Batch, state, history: dict, trainer, dataset, config,
                "status": "diverged" if is_diverged else "finished",
                "diverged_epoch": int(diverged_epoch[run]) if is_diverged else None,
                "config": _resolved_config(config, spec, seed)})
-    try:
-      records.write_record(spec.output_dir, record, setting_of(spec))
-    except OSError as e:
-      kept = (f"the checkpoint of epoch {checkpointer.saved_epoch} is kept"
-              if checkpointer is not None and checkpointer.saved_epoch is not None
-              else "no checkpoint is kept")
-      raise StorageError(
-          f"cannot write the record of seed {seed} to {group_dir(spec)} "
-          f"({checkpoint_lib.describe_failure(e)}); {kept}; free space or fix the folder, then "
-          "re-run the same command to resume") from None
+    items.append((spec.output_dir, record, setting_of(spec)))
+  if not items:
+    return
+  try:
+    # Together: a kill midway leaves none or all of them, so a resumed launch trains the
+    # missing runs in this very batch (vmap is bit-identical only for the same composition).
+    records.write_records(items)
+  except OSError as e:
+    kept = (f"the checkpoint of epoch {checkpointer.saved_epoch} is kept"
+            if checkpointer is not None and checkpointer.saved_epoch is not None
+            else "no checkpoint is kept")
+    folders = ", ".join(sorted({str(group_dir(spec)) for spec, _ in batch.runs}))
+    raise StorageError(
+        f"cannot write the records of {len(items)} run(s) to {folders} "
+        f"({checkpoint_lib.describe_failure(e)}); {kept}; free space or fix the folder, then "
+        "re-run the same command to resume") from None
 
 
 def run_batch(batch: Batch, dataset, config: Optional[dict], progress) -> None:

@@ -177,6 +177,44 @@ def _umask() -> int:
   return mask
 
 
+def _write_temp(path: epath.Path, content: Mapping[str, Any]) -> epath.Path:
+  """Writes `content` as JSON to a temporary sibling of `path` (durable: fsynced where local)."""
+  path.parent.mkdir(parents=True, exist_ok=True)
+  text = json.dumps(content, indent=2, allow_nan=False)
+  tmp = epath.Path(os.path.join(os.fspath(path.parent),
+                                f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}"))
+  try:
+    if _is_local(path):
+      fd = os.open(os.fspath(tmp), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 & ~_umask())
+      with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    else:
+      tmp.write_text(text)
+  except BaseException:
+    if tmp.exists():
+      tmp.unlink()
+    raise
+  return tmp
+
+
+def _publish(moves: Sequence[tuple[epath.Path, epath.Path]]) -> None:
+  """Renames every prepared temporary file to its target (os.replace: atomic on POSIX); on an
+  error, the temporary files not yet renamed are deleted."""
+  try:
+    for tmp, path in moves:
+      if _is_local(path):
+        os.replace(os.fspath(tmp), os.fspath(path))
+      else:
+        tmp.rename(path)
+  except BaseException:
+    for tmp, _ in moves:
+      if tmp.exists():
+        tmp.unlink()
+    raise
+
+
 def write_json_atomic(path: PathLike, content: Mapping[str, Any]) -> epath.Path:
   """Writes JSON so that a reader never sees a partial file, even if the writer dies midway.
 
@@ -188,31 +226,7 @@ def write_json_atomic(path: PathLike, content: Mapping[str, Any]) -> epath.Path:
   object stores publish objects whole anyway).
   """
   path = epath.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  text = json.dumps(content, indent=2, allow_nan=False)
-  tmp_name = os.path.join(os.fspath(path.parent),
-                          f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}")
-  if _is_local(path):
-    try:
-      fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 & ~_umask())
-      with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-      os.replace(tmp_name, os.fspath(path))
-    except BaseException:
-      if os.path.exists(tmp_name):
-        os.unlink(tmp_name)
-      raise
-    return path
-  tmp = epath.Path(tmp_name)
-  try:
-    tmp.write_text(text)
-    tmp.rename(path)
-  except BaseException:
-    if tmp.exists():
-      tmp.unlink()
-    raise
+  _publish([(_write_temp(path, content), path)])
   return path
 
 
@@ -234,11 +248,39 @@ def _is_local(path: epath.Path) -> bool:
 def write_record(root: PathLike, record: Mapping[str, Any], setting: str,
                  when: Optional[float] = None) -> epath.Path:
   """Writes a finished run's record unless one exists for its seed; returns the record's path."""
-  directory = setting_dir(root, record["testproblem"], record["optimizer_name"], setting)
-  found = existing_records(directory, record["random_seed"])
-  if found:
-    return found[0]
-  return write_json_atomic(directory / record_filename(record["random_seed"], when), record)
+  return write_records([(root, record, setting)], when)[0]
+
+
+def write_records(items: Sequence[tuple[PathLike, Mapping[str, Any], str]],
+                  when: Optional[float] = None) -> list[epath.Path]:
+  """Writes the records of runs trained together, each (root, record, setting) unless its seed
+  has one already; returns their paths in order.
+
+  All of them are written to temporary files (fsynced) first and only then renamed into place,
+  so a writer killed midway leaves none or all of the batch (short of a kill inside the few
+  renames): a resumed launch trains the missing runs in the same batch composition as an
+  uninterrupted one, and vmapped XLA programs give bit-identical numbers only for the same
+  composition (a run axis of 1 and of R may order a reduction differently).
+  """
+  paths: list[Optional[epath.Path]] = []
+  prepared: list[tuple[epath.Path, epath.Path]] = []
+  try:
+    for root, record, setting in items:
+      directory = setting_dir(root, record["testproblem"], record["optimizer_name"], setting)
+      found = existing_records(directory, record["random_seed"])
+      if found:
+        paths.append(found[0])
+        continue
+      path = directory / record_filename(record["random_seed"], when)
+      prepared.append((_write_temp(path, record), path))
+      paths.append(path)
+  except BaseException:
+    for tmp, _ in prepared:
+      if tmp.exists():
+        tmp.unlink()
+    raise
+  _publish(prepared)
+  return paths
 
 
 def read_record(path: PathLike) -> dict:
