@@ -8,7 +8,7 @@ alternately inside one process compare. Each variant patches a function, builds 
   python benchmarks/step_ab.py cifar10_3c3d 1 loop 1 square_pool,base 0.6 10
 
 Variants ('+' combines): base; square_pool (the size*size-view max-pool this session replaced);
-nodiv (no divergence check: all_finite True, no select; the cost of the check); nofin (select
+projected_lstm (the char-RNN's LSTM with its input projection outside the loop, as before); nodiv (no divergence check: all_finite True, no select; the cost of the check); nofin (select
 kept, check skipped); nowhere (check kept, select skipped); loop / vmap (this variant's runs
 execute so, whatever RUNS says).
 """
@@ -41,8 +41,37 @@ def square_pool(x, size, stride):
   return out
 
 
+class ProjectedLSTMLayer(nets.TFLSTMLayer):
+  """The previous nets.TFLSTMLayer: the input half of the kernel applied to all time steps in
+  one matmul outside the loop, the loop doing h @ kernel[input:] only."""
+
+  @nets.nn.compact
+  def __call__(self, x):
+    batch, _, input_size = x.shape
+    kernel = self.param('kernel', nets.init.glorot_uniform(),
+                        (input_size + self.hidden, 4 * self.hidden))
+    bias = self.param('bias', nets._zeros, (4 * self.hidden,))  # pylint: disable=protected-access
+    c_var = self.variable('carry', 'c', jnp.zeros, (batch, self.hidden), x.dtype)
+    h_var = self.variable('carry', 'h', jnp.zeros, (batch, self.hidden), x.dtype)
+    input_proj = jnp.einsum('bti,ig->tbg', x, kernel[:input_size]) + bias
+    recurrent = kernel[input_size:]
+
+    def step(carry, proj_t):
+      c, h = carry
+      i, j, f, o = jnp.split(proj_t + h @ recurrent, 4, axis=-1)
+      c = nets.nn.sigmoid(f + self.forget_bias) * c + nets.nn.sigmoid(i) * jnp.tanh(j)
+      h = nets.nn.sigmoid(o) * jnp.tanh(c)
+      return (c, h), h
+
+    (c, h), outputs = jax.lax.scan(step, (c_var.value, h_var.value), input_proj)
+    if not self.is_initializing() and self.is_mutable_collection('carry'):
+      c_var.value, h_var.value = c, h
+    return jnp.swapaxes(outputs, 0, 1)
+
+
 PATCHES = {  # part -> [(module, attribute, replacement)]
   "square_pool": [(nets, "_max_pool", square_pool)],
+  "projected_lstm": [(nets, "TFLSTMLayer", ProjectedLSTMLayer)],
   "nodiv": [(kernels, "all_finite", lambda tree: jnp.asarray(True)),
             (kernels, "_where_tree", lambda c, old, new: new)],
   "nofin": [(kernels, "all_finite", lambda tree: jnp.asarray(True))],
