@@ -7,7 +7,7 @@ alternately inside one process compare. Each variant patches a function, builds 
   python benchmarks/step_ab.py PROBLEM RUNS vmap|loop K VARIANTS [WINDOW_SECONDS] [ROUNDS]
   python benchmarks/step_ab.py cifar10_3c3d 1 loop 1 square_pool,base 0.6 10
 
-Variants ('+' combines): base; square_pool (the size*size-view max-pool this session replaced);
+Variants ('+' combines): base; rolled_threefry (JAX's own CPU lowering of the random bits); square_pool (the size*size-view max-pool this session replaced);
 projected_lstm (the char-RNN's LSTM with its input projection outside the loop, as before); nodiv (no divergence check: all_finite True, no select; the cost of the check); nofin (select
 kept, check skipped); nowhere (check kept, select skipped); loop / vmap (this variant's runs
 execute so, whatever RUNS says).
@@ -23,10 +23,11 @@ xla_flags.apply()
 import jax  # noqa: E402  pylint: disable=wrong-import-position
 import jax.numpy as jnp  # noqa: E402  pylint: disable=wrong-import-position
 import numpy as np  # noqa: E402  pylint: disable=wrong-import-position
+from jax.interpreters import mlir  # noqa: E402  pylint: disable=wrong-import-position
 
 from jaxbench import data, problems  # noqa: E402  pylint: disable=wrong-import-position
 from jaxbench.problems import nets  # noqa: E402  pylint: disable=wrong-import-position
-from jaxbench.train import engine, kernels  # noqa: E402  pylint: disable=wrong-import-position
+from jaxbench.train import engine, kernels, threefry  # noqa: E402  pylint: disable=wrong-import-position
 from jaxbench.train.strategy import Strategy  # noqa: E402  pylint: disable=wrong-import-position
 
 
@@ -69,7 +70,18 @@ class ProjectedLSTMLayer(nets.TFLSTMLayer):
     return jnp.swapaxes(outputs, 0, 1)
 
 
+def rolled_threefry():
+  """JAX's own CPU lowering of threefry2x32 (a fori_loop over the 5 round groups), registered
+  where the engine would register jaxbench's unrolled one (train/threefry.py)."""
+  from jax._src.random import threefry2x32 as jax_threefry  # pylint: disable=import-outside-toplevel
+  mlir.register_lowering(jax_threefry.threefry2x32_p,
+                         jax_threefry._threefry2x32_cpu_lowering_rule,  # pylint: disable=protected-access
+                         platform="cpu")
+  return False
+
+
 PATCHES = {  # part -> [(module, attribute, replacement)]
+  "rolled_threefry": [(threefry, "enable", rolled_threefry)],
   "square_pool": [(nets, "_max_pool", square_pool)],
   "projected_lstm": [(nets, "TFLSTMLayer", ProjectedLSTMLayer)],
   "nodiv": [(kernels, "all_finite", lambda tree: jnp.asarray(True)),

@@ -45,6 +45,7 @@ from jaxbench.problems.base import Problem
 from jaxbench.train import kernels
 from jaxbench.train import sharding
 from jaxbench.train import strategy as strategy_lib
+from jaxbench.train import threefry
 from jaxbench.train.executor import Executor
 from jaxbench.train.kernels import TrainState, run_keys
 
@@ -260,6 +261,7 @@ class Trainer:
   def __init__(self, run_batch: RunBatch, dataset: Dataset,
                strategy: Optional[strategy_lib.Strategy] = None, mesh: Optional[Mesh] = None,
                eval_batch_size: Optional[int] = None):
+    threefry.enable()   # random bits unchanged, XLA:CPU's Threefry fused (train/threefry.py)
     self.run_batch = run_batch
     self.problem = resolve_problem(run_batch, dataset)
     self.dataset = dataset
