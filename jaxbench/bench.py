@@ -27,7 +27,8 @@ Row keys (the JSON is a list of rows with exactly these keys; with --torch two m
                        TPU), else the process's maximum resident set size (CPU; monotone over
                        one invocation, so it covers the problems measured so far),
   model_flops_per_step XLA cost analysis of the compiled one-step training program, for all
-                       runs of the batch,
+                       runs of the batch (oneDNN convolutions counted as XLA's, a recurrent
+                       model's time scan counted per time step: `step_cost`),
   flops_fraction_of_peak  model_flops_per_step * steps_per_sec / the device's dense float32
                        matmul FLOP/s, measured in the same invocation (`matmul_peak_flops`),
   model_bytes_per_step XLA cost analysis' "bytes accessed" of the same program (all runs),
@@ -161,6 +162,42 @@ class BenchConfig:
   windows: int = 1  # timed windows (alternating with the baseline); the median is reported
 
 
+def _smallest_divisor(n: int) -> int:
+  return next(d for d in range(2, n + 1) if n % d == 0)
+
+
+def step_cost(trainer: engine.Trainer, state, batch: engine.RunBatch, dataset) -> dict:
+  """XLA's cost analysis (flops, bytes accessed) of one training step of every run, counted as
+  XLA computes it:
+  - oneDNN convolutions (conv_impl 'onednn') are custom calls XLA cannot see into: the same
+    step with XLA's convolutions (same arithmetic, same tensors) is counted instead;
+  - a recurrent model's time scan is a while loop whose body XLA counts once: with the scan
+    unrolled u times (u the smallest divisor of the sequence length T) it counts u bodies, so
+    cost = c_1 + (T - 1) (c_u - c_1) / (u - 1). (Bytes so counted are an estimate: the unrolled
+    body may fuse differently.)
+  """
+  chosen = trainer.strategy
+
+  def counted(**options) -> dict:
+    if chosen.get("conv_impl", "xla") == "xla" and not options:
+      return trainer.step_cost(state)
+    counter = engine.Trainer(
+        dataclasses.replace(batch, problem_options={**batch.problem_options, **options}),
+        dataset, strategy=strategy_lib.Strategy(
+            runs=chosen["runs"], steps_per_dispatch=chosen["steps_per_dispatch"],
+            unroll=chosen["unroll"], conv_impl="xla"))
+    return counter.step_cost(counter.init())
+
+  once = counted()
+  if trainer.problem.family != "rnn":
+    return once
+  steps = int(trainer.problem.input_shape[0])
+  unroll = _smallest_divisor(steps)
+  more = counted(rnn_unroll=unroll)
+  return {key: value + (steps - 1) * (more.get(key, value) - value) / (unroll - 1)
+          for key, value in once.items()}
+
+
 def bench_one(cfg: BenchConfig, peak_flops: float, bandwidth: float,
               between: Optional[Callable[[float], float]] = None) -> dict:
   """Measures one (problem, num_seeds) row; see the module docstring for the keys."""
@@ -231,15 +268,7 @@ def bench_one(cfg: BenchConfig, peak_flops: float, bandwidth: float,
   measured = dataset.train_eval.size + dataset.valid.size + dataset.test.size
   eval_seconds *= _true_eval_examples(problem.dataset, measured) / measured
 
-  cost = trainer.step_cost(state)
-  chosen = trainer.strategy
-  if chosen.get("conv_impl", "xla") != "xla":
-    # XLA's cost analysis cannot see inside the oneDNN custom calls: count the same step as XLA
-    # computes it (same arithmetic, same tensors).
-    counted = engine.Trainer(batch, dataset, strategy=strategy_lib.Strategy(
-        runs=chosen["runs"], steps_per_dispatch=chosen["steps_per_dispatch"],
-        unroll=chosen["unroll"], conv_impl="xla"))
-    cost = counted.step_cost(counted.init())
+  cost = step_cost(trainer, state, batch, dataset)
   flops, moved = cost.get("flops", 0.0), cost.get("bytes accessed", 0.0)
   memory, _ = peak_memory_bytes()
   return {

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from jaxbench import bench, problems
+from jaxbench.errors import ConfigError
 from jaxbench.train import strategy as strategy_lib
 from jaxbench.train import xla_flags
 
@@ -151,3 +152,31 @@ def test_gpu_table_script_runs_at_tiny_sizes_and_extrapolates_the_study(tmp_path
              len(l.split()) == 7]
   assert float(line.split()[5]) == pytest.approx(max(per_run_mib, 0.0), abs=0.06)
   assert (tmp_path / "table.txt").read_text().strip().endswith(total[0].strip())
+
+
+def test_char_rnn_step_cost_counts_every_time_step():
+  """XLA counts a rolled scan's body once; `step_cost` must count all 50 time steps. Against the
+  matmul FLOPs by hand (batch 50, 50 steps, 2 layers of [B, 128 + 128] x [256, 512] per step
+  forward and two such products backward; the softmax layer [2500, 128] x [128, 83] forward and
+  two backward), which are most, not all, of XLA's count (the gates' elementwise work adds)."""
+  from jaxbench import data  # pylint: disable=import-outside-toplevel
+  from jaxbench.train import engine  # pylint: disable=import-outside-toplevel
+  problem = problems.get("tolstoi_char_rnn")
+  dataset = data.load(problem.dataset, batch_size=problem.batch_size, source="synthetic")
+  batch = engine.RunBatch(problem="tolstoi_char_rnn", optimizer="sgd", seeds=[42])
+  trainer = engine.Trainer(batch, dataset)
+  state = trainer.init()
+  lstm = 2 * 50 * 3 * (2 * 50 * 256 * 512)
+  softmax = 3 * (2 * 2500 * 128 * dataset.num_classes)
+  rolled = trainer.step_cost(state)["flops"]
+  counted = bench.step_cost(trainer, state, batch, dataset)["flops"]
+  assert rolled < 0.3 * (lstm + softmax)
+  assert lstm + softmax <= counted <= 1.3 * (lstm + softmax)
+
+
+def test_rnn_unroll_is_for_recurrent_problems_only():
+  with pytest.raises(ConfigError, match="rnn_unroll=2: problem 'fmnist_mlp' has no "
+                     "recurrent layers; valid choices for it: 1"):
+    problems.get("fmnist_mlp", rnn_unroll=2)
+  with pytest.raises(ConfigError, match="rnn_unroll=0 must be a positive int"):
+    problems.get("tolstoi_char_rnn", rnn_unroll=0)
