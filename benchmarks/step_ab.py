@@ -7,10 +7,11 @@ alternately inside one process compare. Each variant patches a function, builds 
   python benchmarks/step_ab.py PROBLEM RUNS vmap|loop K VARIANTS [WINDOW_SECONDS] [ROUNDS]
   python benchmarks/step_ab.py cifar10_3c3d 1 loop 1 square_pool,base 0.6 10
 
-Variants ('+' combines): base; rolled_threefry (JAX's own CPU lowering of the random bits); square_pool (the size*size-view max-pool this session replaced);
-projected_lstm (the char-RNN's LSTM with its input projection outside the loop, as before); nodiv (no divergence check: all_finite True, no select; the cost of the check); nofin (select
-kept, check skipped); nowhere (check kept, select skipped); loop / vmap (this variant's runs
-execute so, whatever RUNS says).
+Variants ('+' combines): base; rolled_threefry (JAX's own CPU lowering of the random bits);
+square_pool (the size*size-view max-pool session 4 replaced); projected_lstm (the char-RNN's LSTM
+with its input projection outside the loop, as before session 5); nodiv (no divergence check:
+all_finite True, no select; the cost of the check); nofin (select kept, check skipped); nowhere
+(check kept, select skipped); loop / vmap (this variant's runs execute so, whatever RUNS says).
 """
 import statistics
 import sys
@@ -73,10 +74,10 @@ class ProjectedLSTMLayer(nets.TFLSTMLayer):
 def rolled_threefry():
   """JAX's own CPU lowering of threefry2x32 (a fori_loop over the 5 round groups), registered
   where the engine would register jaxbench's unrolled one (train/threefry.py)."""
-  from jax._src.random import threefry2x32 as jax_threefry  # pylint: disable=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel,protected-access
+  from jax._src.random import threefry2x32 as jax_threefry
   mlir.register_lowering(jax_threefry.threefry2x32_p,
-                         jax_threefry._threefry2x32_cpu_lowering_rule,  # pylint: disable=protected-access
-                         platform="cpu")
+                         jax_threefry._threefry2x32_cpu_lowering_rule, platform="cpu")
   return False
 
 

@@ -171,7 +171,7 @@ def test_kill_while_writing_records_resumes_from_the_final_checkpoint(tmp_path, 
 def test_kill_while_writing_records_without_checkpoints_retrains_the_same_batch(
     tmp_path, monkeypatch):
   """No checkpoint to resume from: the relaunch trains the batch again, and with the same runs
-  in it (a batch half written would leave seed 43 to train alone, in a batch of 1)."""
+  in it (a batch half written would leave the second setting to train alone, in a batch of 1)."""
   two_settings = [_spec(tmp_path, lr=1e-4, seeds=(42,), checkpoint_every_epochs=0),
                   _spec(tmp_path, lr=2e-4, seeds=(42,), checkpoint_every_epochs=0)]
   with monkeypatch.context() as patched, pytest.raises(loop.Interrupted):
