@@ -11,7 +11,8 @@ Variants ('+' combines): base; rolled_threefry (JAX's own CPU lowering of the ra
 square_pool (the size*size-view max-pool session 4 replaced); projected_lstm (the char-RNN's LSTM
 with its input projection outside the loop, as before session 5); nodiv (no divergence check:
 all_finite True, no select; the cost of the check); nofin (select kept, check skipped); nowhere
-(check kept, select skipped); loop / vmap (this variant's runs execute so, whatever RUNS says).
+(check kept, select skipped); loop / vmap (this variant's runs execute so, whatever RUNS says);
+onednn_lstm (Strategy.rnn_impl='onednn'; every other variant runs XLA's LSTM scan).
 """
 import statistics
 import sys
@@ -89,7 +90,7 @@ PATCHES = {  # part -> [(module, attribute, replacement)]
             (kernels, "_where_tree", lambda c, old, new: new)],
   "nofin": [(kernels, "all_finite", lambda tree: jnp.asarray(True))],
   "nowhere": [(kernels, "_where_tree", lambda c, old, new: new)],
-  "base": [], "loop": [], "vmap": [],
+  "base": [], "loop": [], "vmap": [], "onednn_lstm": [],
 }
 
 
@@ -120,7 +121,10 @@ def main(argv):
     undo = apply(variant)
     trainer = engine.Trainer(engine.RunBatch(problem=name, optimizer="adam",
                                              seeds=np.arange(42, 42 + num_runs)),
-                             dataset, strategy=Strategy(_runs(variant, runs), k, 1))
+                             dataset, strategy=Strategy(
+                                 _runs(variant, runs), k, 1,
+                                 rnn_impl="onednn" if "onednn_lstm" in variant.split("+")
+                                 else "xla"))
     state = trainer.init()
     state, _ = trainer.train_steps(state, 0, k)
     jax.block_until_ready(state)

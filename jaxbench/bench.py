@@ -169,8 +169,8 @@ def _smallest_divisor(n: int) -> int:
 def step_cost(trainer: engine.Trainer, state, batch: engine.RunBatch, dataset) -> dict:
   """XLA's cost analysis (flops, bytes accessed) of one training step of every run, counted as
   XLA computes it:
-  - oneDNN convolutions (conv_impl 'onednn') are custom calls XLA cannot see into: the same
-    step with XLA's convolutions (same arithmetic, same tensors) is counted instead;
+  - oneDNN convolutions and LSTMs (conv_impl / rnn_impl 'onednn') are custom calls XLA cannot
+    see into: the same step with XLA's (same arithmetic, same tensors) is counted instead;
   - a recurrent model's time scan is a while loop whose body XLA counts once: with the scan
     unrolled u times (u the smallest divisor of the sequence length T) it counts u bodies, so
     cost = c_1 + (T - 1) (c_u - c_1) / (u - 1). (Bytes so counted are an estimate: the unrolled
@@ -179,7 +179,8 @@ def step_cost(trainer: engine.Trainer, state, batch: engine.RunBatch, dataset) -
   chosen = trainer.strategy
 
   def counted(**options) -> dict:
-    if chosen.get("conv_impl", "xla") == "xla" and not options:
+    if (chosen.get("conv_impl", "xla") == "xla" and chosen.get("rnn_impl", "xla") == "xla"
+        and not options):
       return trainer.step_cost(state)
     counter = engine.Trainer(
         dataclasses.replace(batch, problem_options={**batch.problem_options, **options}),
@@ -331,6 +332,8 @@ def format_table(rows: Sequence[dict], memory_kind: str) -> str:
     strat = f"{s['runs']}/k{s['steps_per_dispatch']}/u{s['unroll']}"
     if s.get("conv_impl", "xla") != "xla":
       strat += f"/{s['conv_impl']}"
+    if s.get("rnn_impl", "xla") != "xla":
+      strat += f"/{s['rnn_impl']}"
     line = (f"{r['problem']:18s} {r['num_seeds']:4d} {strat:>12s} {r['steps_per_sec']:9.2f} "
             f"{r['seed_steps_per_sec']:10.2f} {r['examples_per_sec']:9.0f} "
             f"{r['compile_seconds']:8.2f} {r['eval_seconds_per_epoch']:8.2f} "

@@ -128,6 +128,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.strategy.steps_per_dispatch = config_dict.placeholder(int)
   config.strategy.unroll = config_dict.placeholder(int)
   config.strategy.conv_impl = config_dict.placeholder(str)  # 'xla' | 'matmul'; None = policy's
+  config.strategy.rnn_impl = config_dict.placeholder(str)  # 'xla' | 'onednn'; None = policy's
   config.problem_options = ml_collections.ConfigDict()
   # The k-th Hessian DeepOBS draws for quadratic_deep (None = 0 = the defined problem).
   config.problem_options.hessian_draw = config_dict.placeholder(int)

@@ -1,5 +1,5 @@
-"""The convolution implementation is the strategy policy's choice: chosen per family and backend,
-built into the model by the engine, recorded in the run record's strategy field."""
+"""The convolution and LSTM implementations are the strategy policy's choice: chosen per family
+and backend, built into the model by the engine, recorded in the run record's strategy field."""
 import jax
 import numpy as np
 import pytest
@@ -85,3 +85,58 @@ def test_a_problem_object_is_used_as_it_is():
   with pytest.raises(ConfigError, match="conv_impl='matmul' needs a registry problem name"):
     engine.Trainer(batch, ds, strategy=strategy_lib.Strategy("loop", 1, 1, conv_impl="matmul"))
 
+
+
+# -- the LSTM implementation (Strategy.rnn_impl) ---------------------------------------------
+
+RNN_PROBLEMS = sorted(n for n in problems.names() if problems.get(n).family == "rnn")
+
+
+def test_the_rnn_family_is_every_problem_with_an_lstm():
+  # Independent of the family labels: the problems whose model has LSTM layers (SPEC 1).
+  assert RNN_PROBLEMS == ["tolstoi_char_rnn"]
+
+
+@pytest.mark.parametrize("backend", strategy_lib.BACKENDS)
+def test_policy_picks_onednn_lstms_and_looped_runs_on_cpu_only(backend):
+  assert onednn.available(), onednn.missing()
+  for name in problems.names():
+    for runs in (1, 10):
+      chosen = strategy_lib.choose(name, backend, runs)
+      onednn_lstm = backend == "cpu" and name in RNN_PROBLEMS
+      assert chosen.rnn_impl == ("onednn" if onednn_lstm else "xla"), (name, backend)
+      if onednn_lstm:
+        assert chosen.runs == "loop"   # vmapped, oneDNN would run the runs one after another
+
+
+def test_without_onednn_the_char_rnn_vmaps_xla_lstms(monkeypatch):
+  monkeypatch.setattr(onednn, "missing", lambda: ["the oneDNN library (libdnnl)"])
+  chosen = strategy_lib.choose("tolstoi_char_rnn", "cpu", 10)
+  assert (chosen.runs, chosen.rnn_impl) == ("vmap", "xla")
+
+
+def test_unknown_rnn_impl_and_non_recurrent_problems_are_refused():
+  with pytest.raises(ConfigError, match=r"rnn_impl='cudnn'; valid choices: 'xla', 'onednn'"):
+    strategy_lib.Strategy(rnn_impl="cudnn")
+  with pytest.raises(ConfigError, match="rnn_impl='onednn': problem 'fmnist_mlp' has no "
+                     "recurrent layers"):
+    problems.get("fmnist_mlp", rnn_impl="onednn")
+
+
+def test_the_engine_builds_the_strategys_lstms_and_records_them():
+  ds = data.load("tolstoi", batch_size=4, source="synthetic", synthetic_size=5000)
+  batch = engine.RunBatch(problem="tolstoi_char_rnn", optimizer="sgd", seeds=np.arange(2),
+                          hyperparams={"learning_rate": 0.1}, batch_size=4, max_steps=2,
+                          num_epochs=1)
+  trainers = {impl: engine.Trainer(batch, ds, strategy=strategy_lib.Strategy(
+      "loop", 1, 1, rnn_impl=impl)) for impl in ("xla", "onednn")}
+  assert {impl: t.strategy["rnn_impl"] for impl, t in trainers.items()} == {
+      "xla": "xla", "onednn": "onednn"}
+  variables = trainers["onednn"].problem.init(jax.random.PRNGKey(0))
+  ids = np.zeros((4, 50), np.int32)
+  fn = lambda v: trainers["onednn"].problem.apply(v, ids, ids, train=False,  # noqa: E731
+                                                 rng=jax.random.PRNGKey(1)).loss
+  assert "jaxbench_onednn_lstm_fwd" in jax.jit(fn).lower(variables).as_text()
+  states = {impl: t.train_steps(t.init(), 0, 2)[0] for impl, t in trainers.items()}
+  for a, b in zip(jax.tree.leaves(states["onednn"].params), jax.tree.leaves(states["xla"].params)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-5)

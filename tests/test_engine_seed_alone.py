@@ -47,11 +47,14 @@ def test_wide_resnet_with_batch_norm_seed_alone_is_bit_identical_to_seed_in_batc
   _compare(alone, batched, 1, atol=0)
 
 
-@pytest.mark.parametrize('strategy,atol', [(None, 1e-6), (Strategy('loop', 1, 1), 0)],
-                         ids=['default-vmap', 'loop'])
-def test_char_rnn_seed_alone_equals_seed_in_batch(strategy, atol):
+@pytest.mark.parametrize('strategy,atol,runs', [
+    (None, 0, 'loop'),                           # the CPU policy: oneDNN LSTMs, runs looped
+    (Strategy('vmap', 1, 1), 1e-6, 'vmap'),      # XLA's scan, vmapped: within float32 ulps
+    (Strategy('loop', 1, 1), 0, 'loop')], ids=['default-onednn-loop', 'vmap', 'loop'])
+def test_char_rnn_seed_alone_equals_seed_in_batch(strategy, atol, runs):
   dataset = data.load('tolstoi', batch_size=2, source='synthetic', synthetic_size=2000)
   alone = _two_steps('tolstoi_char_rnn', dataset, 2, [7], [0.01], strategy)
   batched = _two_steps('tolstoi_char_rnn', dataset, 2, [5, 7], [0.02, 0.01], strategy)
-  assert alone[2].strategy['runs'] == ('vmap' if strategy is None else 'loop')
+  assert alone[2].strategy['runs'] == runs
+  assert alone[2].strategy['rnn_impl'] == ('onednn' if strategy is None else 'xla')
   _compare(alone, batched, 1, atol=atol)

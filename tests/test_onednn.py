@@ -102,3 +102,90 @@ def test_conv_modules_accept_onednn():
   x = jnp.zeros((1, 28, 28, 1))
   variables = model.init(jax.random.PRNGKey(0), x)
   assert model.apply(variables, x).shape == (1, 10)
+
+
+# -- LSTM layers (onednn.lstm) against XLA's scan of the TF1 cell ---------------------------
+
+def _lstm_args(batch, steps, inputs, hidden, seed):
+  rng = np.random.RandomState(seed)
+  normal = lambda *shape, scale=0.5: jnp.asarray(  # noqa: E731
+      rng.normal(size=shape).astype(np.float32) * scale)
+  return (normal(batch, steps, inputs), normal(inputs + hidden, 4 * hidden, scale=0.3),
+          normal(4 * hidden), normal(batch, hidden), normal(batch, hidden))
+
+
+def _xla_lstm(x, kernel, bias, c0, h0):
+  layer = nets.TFLSTMLayer(h0.shape[-1])
+  carry = {"lstm": {"c": c0, "h": h0}}
+  out, state = layer.apply({"params": {"kernel": kernel, "bias": bias}, "carry": carry["lstm"]},
+                           x, mutable=["carry"])
+  return out, state["carry"]["c"], state["carry"]["h"]
+
+
+@pytest.mark.parametrize("batch,steps,inputs,hidden",
+                         [(3, 7, 5, 4), (2, 1, 3, 6), (50, 50, 128, 128)])
+def test_onednn_lstm_equals_the_xla_scan_forward_and_gradients(batch, steps, inputs, hidden):
+  """Outputs, final (c, h), and the gradients of a loss on all three with respect to the
+  input, kernel, bias and initial state (the TF1 gate order and the forget bias must map)."""
+  args = _lstm_args(batch, steps, inputs, hidden, seed=steps)
+  cots = [_rand(s, 7 + i) for i, s in enumerate([(batch, steps, hidden), (batch, hidden),
+                                                 (batch, hidden)])]
+  loss = lambda f: lambda *a: sum(jnp.sum(o * c) for o, c in zip(f(*a), cots))  # noqa: E731
+  want = _xla_lstm(*args)
+  got = jax.jit(lambda *a: onednn.lstm(*a))(*args)
+  g_want = jax.grad(loss(_xla_lstm), argnums=(0, 1, 2, 3, 4))(*args)
+  g_got = jax.jit(jax.grad(loss(onednn.lstm), argnums=(0, 1, 2, 3, 4)))(*args)
+  for a, b in zip(got + g_got, want + g_want):
+    assert a.shape == b.shape
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0,
+                               atol=2e-5 * float(jnp.max(jnp.abs(b))))
+
+
+def test_onednn_lstm_with_zero_weights_is_the_closed_form():
+  """kernel = 0, bias = 0: every gate is sigmoid(0) = 1/2 except the forget gate's
+  sigmoid(0 + 1) and the candidate tanh(0) = 0, so c_t = sigmoid(1) c_{t-1}, h_t = tanh(c_t)/2."""
+  x, _, _, c0, h0 = _lstm_args(2, 3, 4, 5, seed=1)
+  out, c, h = onednn.lstm(x, jnp.zeros((9, 20)), jnp.zeros(20), c0, h0)
+  forget = 1 / (1 + np.exp(-1.0))
+  cells = [np.asarray(c0) * forget ** t for t in (1, 2, 3)]
+  np.testing.assert_allclose(np.asarray(out), np.stack([np.tanh(v) / 2 for v in cells], 1),
+                             atol=1e-6)
+  np.testing.assert_allclose(np.asarray(c), cells[-1], atol=1e-6)
+  np.testing.assert_allclose(np.asarray(h), np.tanh(cells[-1]) / 2, atol=1e-6)
+
+
+def test_vmapped_lstm_runs_equal_each_run_alone():
+  runs = [_lstm_args(4, 6, 5, 3, seed=s) for s in (3, 4)]
+  stacked = [jnp.stack(parts) for parts in zip(*runs)]
+  together = jax.jit(jax.vmap(onednn.lstm))(*stacked)
+  for r, args in enumerate(runs):
+    for a, b in zip(together, onednn.lstm(*args)):
+      np.testing.assert_array_equal(np.asarray(a[r]), np.asarray(b))
+
+
+def test_char_rnn_trains_the_same_with_either_lstm():
+  """The model (embedding, dropout, two layers, softmax) in train mode: same loss and
+  parameter gradients with lstm_impl 'xla' and 'onednn' (same parameters: the module paths)."""
+  ids = jnp.asarray(np.random.RandomState(0).randint(0, 83, (5, 7)), jnp.int32)
+  rngs = {"params": jax.random.PRNGKey(0), "dropout": jax.random.PRNGKey(1)}
+  results = []
+  for impl in nets.RNN_IMPLS:
+    model = nets.CharRNN(83, lstm_impl=impl)
+    variables = model.init(rngs, ids)
+
+    def loss(params, model=model, variables=variables):
+      logits, _ = model.apply({**variables, "params": params}, ids, train=True,
+                              rngs={"dropout": jax.random.PRNGKey(5)}, mutable=["carry"])
+      return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), ids[..., None], -1))
+
+    results.append(jax.value_and_grad(loss)(variables["params"]))
+  (loss_x, grad_x), (loss_o, grad_o) = results
+  np.testing.assert_allclose(float(loss_o), float(loss_x), rtol=1e-6)
+  for a, b in zip(jax.tree.leaves(grad_o), jax.tree.leaves(grad_x)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0,
+                               atol=2e-5 * float(jnp.max(jnp.abs(b))))
+
+
+def test_unknown_lstm_impl_names_the_choices():
+  with pytest.raises(ConfigError, match=r"lstm_impl='cudnn'; valid choices: xla, onednn"):
+    nets.CharRNN(83, lstm_impl="cudnn").init(jax.random.PRNGKey(0), jnp.zeros((2, 3), jnp.int32))

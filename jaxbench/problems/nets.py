@@ -36,6 +36,8 @@ from jaxbench.problems import onednn
 
 _zeros = init.constant(0.0)
 CONV_IMPLS = ('xla', 'matmul', 'onednn')
+# How the LSTM layers run: XLA's scan of the TF1 cell, or oneDNN's LSTM primitive (CPU).
+RNN_IMPLS = ('xla', 'onednn')
 _DIMENSION_NUMBERS = ('NHWC', 'HWIO', 'NHWC')
 
 
@@ -419,6 +421,7 @@ class TFLSTMLayer(nn.Module):
   hidden: int
   forget_bias: float = 1.0
   unroll: int = 1
+  lstm_impl: str = 'xla'   # RNN_IMPLS: XLA's scan below, or oneDNN's LSTM (onednn.lstm)
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -433,6 +436,13 @@ class TFLSTMLayer(nn.Module):
           f'LSTM carry holds {c_var.value.shape[0]} rows but the batch has {batch}: the char-RNN '
           'carries its state row by row, so every batch (training and evaluation) must have the '
           "problem's batch size; build the problem with get(name, batch_size=...)")
+    if self.lstm_impl not in RNN_IMPLS:
+      raise ConfigError(f'lstm_impl={self.lstm_impl!r}; valid choices: {", ".join(RNN_IMPLS)}')
+    if self.lstm_impl == 'onednn':
+      outputs, c, h = onednn.lstm(x, kernel, bias, c_var.value, h_var.value, self.forget_bias)
+      if not self.is_initializing() and self.is_mutable_collection('carry'):
+        c_var.value, h_var.value = c, h
+      return outputs
     # TF1's own form: one matmul of concat(x_t, h) per time step. Computing the input half for
     # all time steps outside the loop (x @ kernel[:input], one big matmul) measured 1.2-1.4x
     # slower on XLA:CPU: the loop's gate fusions then read dynamic slices of the stacked
@@ -466,6 +476,7 @@ class CharRNN(nn.Module):
   num_layers: int = 2
   keep_prob: float = 0.8
   unroll: int = 1
+  lstm_impl: str = 'xla'   # RNN_IMPLS (the strategy policy's choice, Strategy.rnn_impl)
 
   @nn.compact
   def __call__(self, ids: jax.Array, *, train: bool = False) -> jax.Array:
@@ -474,7 +485,8 @@ class CharRNN(nn.Module):
     rate = 1.0 - self.keep_prob
     for layer in range(self.num_layers):
       x = nn.Dropout(rate, deterministic=not train)(x)
-      x = TFLSTMLayer(self.hidden, unroll=self.unroll, name=f'lstm_{layer}')(x)
+      x = TFLSTMLayer(self.hidden, unroll=self.unroll, lstm_impl=self.lstm_impl,
+                      name=f'lstm_{layer}')(x)
       x = nn.Dropout(rate, deterministic=not train)(x)
     return nn.Dense(self.vocab_size, kernel_init=init.glorot_uniform(),
                     bias_init=init.glorot_uniform(), name='softmax')(x)

@@ -31,12 +31,14 @@ from jax import lax
 
 from jaxbench.errors import ConfigError
 
-SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "onednn_conv.cc")
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "onednn_kernels.cc")
 INSTALL_HINT = "apt-get install libdnnl-dev g++"
 _HEADER = os.path.join("oneapi", "dnnl", "dnnl.hpp")
 _TARGETS = {"fwd": "jaxbench_onednn_conv_fwd", "bwd_data": "jaxbench_onednn_conv_bwd_data",
-            "bwd_weights": "jaxbench_onednn_conv_bwd_weights"}
-_SYMBOLS = {"fwd": "ConvFwd", "bwd_data": "ConvBwdData", "bwd_weights": "ConvBwdWeights"}
+            "bwd_weights": "jaxbench_onednn_conv_bwd_weights",
+            "lstm_fwd": "jaxbench_onednn_lstm_fwd", "lstm_bwd": "jaxbench_onednn_lstm_bwd"}
+_SYMBOLS = {"fwd": "ConvFwd", "bwd_data": "ConvBwdData", "bwd_weights": "ConvBwdWeights",
+            "lstm_fwd": "LstmFwd", "lstm_bwd": "LstmBwd"}
 
 
 def _compiler() -> str:
@@ -99,11 +101,11 @@ def _build(path: str) -> None:
 
 
 @functools.lru_cache(maxsize=None)
-def _register() -> None:
+def _register() -> ctypes.CDLL:
   lacks = missing()
   if lacks:
-    raise ConfigError(f"conv_impl='onednn' needs {', '.join(lacks)}: {INSTALL_HINT}; or use "
-                      "conv_impl 'xla'")
+    raise ConfigError(f"conv_impl / rnn_impl 'onednn' needs {', '.join(lacks)}: {INSTALL_HINT}; "
+                      "or use 'xla'")
   path = _library_path()
   if not os.path.exists(path):
     _build(path)
@@ -111,6 +113,9 @@ def _register() -> None:
   for op, target in _TARGETS.items():
     jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(library, _SYMBOLS[op])),
                                 platform="cpu")
+  library.JaxbenchLstmWorkspaceBytes.restype = ctypes.c_int64
+  library.JaxbenchLstmWorkspaceBytes.argtypes = [ctypes.c_int64] * 4
+  return library
 
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
@@ -215,3 +220,58 @@ def conv_transpose(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
     raise ConfigError(f"conv_transpose of {x.shape} with kernel {kernel.shape}, strides "
                       f"{strides}, padding {padding!r}: no forward convolution maps back")
   return _conv_transpose(x, kernel, strides, pads, out_shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# LSTM layers (TF1 LSTMCell semantics, nets.TFLSTMLayer) by oneDNN's LSTM primitive.
+
+# oneDNN's gate order (i, f, c~, o) from TF1's (i, j, f, o), j = c~; its own inverse.
+_TF_TO_ONEDNN_GATES = (0, 2, 1, 3)
+
+
+def _lstm_workspace(steps: int, batch: int, inputs: int, hidden: int) -> int:
+  return int(_register().JaxbenchLstmWorkspaceBytes(steps, batch, inputs, hidden))
+
+
+@jax.custom_vjp
+def _lstm(x, h0, c0, w_layer, w_iter, bias):
+  return _lstm_fwd(x, h0, c0, w_layer, w_iter, bias)[0]
+
+
+def _lstm_fwd(x, h0, c0, w_layer, w_iter, bias):
+  steps, batch, inputs = x.shape
+  hidden = h0.shape[-1]
+  f32 = lambda *shape: jax.ShapeDtypeStruct(shape, x.dtype)  # noqa: E731
+  workspace = jax.ShapeDtypeStruct((_lstm_workspace(steps, batch, inputs, hidden),), np.uint8)
+  y, h_t, c_t, ws = jax.ffi.ffi_call(
+      _TARGETS["lstm_fwd"], (f32(steps, batch, hidden), f32(batch, hidden), f32(batch, hidden),
+                             workspace), vmap_method="sequential")(x, h0, c0, w_layer, w_iter, bias)
+  return (y, h_t, c_t), (x, h0, c0, w_layer, w_iter, bias, y, h_t, c_t, ws)
+
+
+def _lstm_bwd(residuals, cotangents):
+  x, h0, c0, w_layer, w_iter, bias = residuals[:6]
+  like = lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype)  # noqa: E731
+  return tuple(jax.ffi.ffi_call(
+      _TARGETS["lstm_bwd"], tuple(like(a) for a in (x, h0, c0, w_layer, w_iter, bias)),
+      vmap_method="sequential")(*residuals, *cotangents))
+
+
+_lstm.defvjp(_lstm_fwd, _lstm_bwd)
+
+
+def lstm(x: jax.Array, kernel: jax.Array, bias: jax.Array, c0: jax.Array, h0: jax.Array,
+         forget_bias: float = 1.0) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """TF1 `LSTMCell` over x [B, T, input] from state (c0, h0): (outputs [B, T, H], c, h), as
+  nets.TFLSTMLayer's scan computes it, by oneDNN. The kernel [input + H, 4H] and bias [4H] (TF1
+  gate order i, j, f, o) are rearranged into oneDNN's layout and order with differentiable JAX
+  ops; the forget bias joins the forget gate's bias (a constant: same gradients)."""
+  _register()
+  inputs, hidden = x.shape[-1], h0.shape[-1]
+  order = np.asarray(_TF_TO_ONEDNN_GATES)
+  w_layer = kernel[:inputs].reshape(inputs, 4, hidden)[:, order]
+  w_iter = kernel[inputs:].reshape(hidden, 4, hidden)[:, order]
+  gates_bias = bias.reshape(4, hidden)[order]
+  gates_bias = gates_bias.at[1].add(forget_bias)
+  y, h, c = _lstm(jax.numpy.swapaxes(x, 0, 1), h0, c0, w_layer, w_iter, gates_bias)
+  return jax.numpy.swapaxes(y, 0, 1), c, h

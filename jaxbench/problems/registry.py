@@ -111,7 +111,7 @@ def names() -> list[str]:
 
 def get(name: str, *, batch_size: Optional[int] = None, num_epochs: Optional[int] = None,
         num_classes: Optional[int] = None, hessian_draw: int = 0,
-        conv_impl: str = 'xla', rnn_unroll: int = 1) -> Problem:
+        conv_impl: str = 'xla', rnn_unroll: int = 1, rnn_impl: str = 'xla') -> Problem:
   """The problem `name`, optionally with a non-default batch size / number of epochs.
 
   The batch size is part of the problem because the char-RNN's carried LSTM state has one row
@@ -122,7 +122,9 @@ def get(name: str, *, batch_size: Optional[int] = None, num_epochs: Optional[int
   model computes its convolutions, `nets.CONV_IMPLS` (the strategy policy's choice, recorded in
   the run record's strategy field); the same parameters and values either way. rnn_unroll
   (recurrent problems only): the unroll factor of the model's time scan (the same numbers; the
-  benchmark counts a rolled scan's FLOPs from the difference it makes). Equal arguments
+  benchmark counts a rolled scan's FLOPs from the difference it makes); rnn_impl (recurrent
+  problems only): how the LSTM layers run, `nets.RNN_IMPLS` (the policy's choice, recorded like
+  conv_impl). Equal arguments
   return the identical
   (cached) Problem, so it can be a static argument of `jax.jit` without recompiling.
   """
@@ -150,6 +152,12 @@ def get(name: str, *, batch_size: Optional[int] = None, num_epochs: Optional[int
   if (isinstance(rnn_unroll, bool) or not isinstance(rnn_unroll, numbers.Integral)
       or rnn_unroll < 1):
     raise ConfigError(f'rnn_unroll={rnn_unroll!r} must be a positive int')
+  if rnn_impl not in nets.RNN_IMPLS:
+    raise ConfigError(f'rnn_impl={rnn_impl!r}; valid choices: '
+                      f'{", ".join(repr(c) for c in nets.RNN_IMPLS)}')
+  if rnn_impl != 'xla' and entry.family != 'rnn':
+    raise ConfigError(f'rnn_impl={rnn_impl!r}: problem {name!r} has no recurrent layers; valid '
+                      "choices for it: 'xla'")
   if rnn_unroll != 1 and entry.family != 'rnn':
     raise ConfigError(f'rnn_unroll={rnn_unroll}: problem {name!r} has no recurrent layers; '
                       'valid choices for it: 1')
@@ -157,7 +165,7 @@ def get(name: str, *, batch_size: Optional[int] = None, num_epochs: Optional[int
   return _build(name, entry.batch_size if batch_size is None else int(batch_size),
                 entry.num_epochs if num_epochs is None else int(num_epochs),
                 classes if entry.has_classes else None, int(hessian_draw), conv_impl,
-                int(rnn_unroll))
+                int(rnn_unroll), rnn_impl)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -244,13 +252,16 @@ def _preprocess_fn(kind: str) -> Callable[[jax.Array, jax.Array, bool], jax.Arra
 
 @functools.lru_cache(maxsize=None)
 def _build(name: str, batch_size: int, num_epochs: int, num_classes: Optional[int],
-           hessian_draw: int, conv_impl: str = 'xla', rnn_unroll: int = 1) -> Problem:
+           hessian_draw: int, conv_impl: str = 'xla', rnn_unroll: int = 1,
+           rnn_impl: str = 'xla') -> Problem:
   entry = _TABLE[name]
   module = entry.model(_ModelOptions(num_classes, hessian_draw))
   if conv_impl != 'xla':
     module = module.clone(conv_impl=conv_impl)   # every conv model has the field (nets.py)
   if rnn_unroll != 1:
     module = module.clone(unroll=rnn_unroll)     # as every recurrent model has
+  if rnn_impl != 'xla':
+    module = module.clone(lstm_impl=rnn_impl)
   spec = SPECS[entry.dataset]
   shape, dtype = spec.input_shape, jnp.dtype(spec.input_dtype)
   # The carry needs the real batch size; every other model's variables are batch-independent.

@@ -155,14 +155,17 @@ def _is_static(value: Any) -> bool:
   return value is None or isinstance(value, (str, bool, np.bool_))
 
 
-def resolve_problem(run_batch: RunBatch, dataset: Dataset, conv_impl: str = 'xla') -> Problem:
+def resolve_problem(run_batch: RunBatch, dataset: Dataset, conv_impl: str = 'xla',
+                    rnn_impl: str = 'xla') -> Problem:
   """The Problem to train: a registry name is built for the batch size (the char-RNN's carry
   has one row per example) and the dataset's number of classes (the char-RNN's vocabulary is
-  the text's own) with the strategy's `conv_impl`; a given Problem must agree with the dataset
-  and is used as it is (conv_impl 'xla' only)."""
+  the text's own) with the strategy's `conv_impl` and `rnn_impl`; a given Problem must agree
+  with the dataset and is used as it is (conv_impl 'xla' only)."""
   problem = run_batch.problem
   if not isinstance(problem, Problem):
     options = dict(run_batch.problem_options, conv_impl=conv_impl)
+    if rnn_impl != 'xla':
+      options['rnn_impl'] = rnn_impl
     standard = problems.get(problem, batch_size=run_batch.batch_size, **options)
     if standard.num_classes is not None and dataset.num_classes is not None:
       options.setdefault('num_classes', dataset.num_classes)
@@ -284,8 +287,11 @@ class Trainer:
 
     chosen = strategy or strategy_lib.choose(self.problem, jax.default_backend(), self.num_runs,
                                              steps_per_epoch=self.steps_per_epoch)
-    if chosen.conv_impl != 'xla':
-      self.problem = resolve_problem(run_batch, dataset, conv_impl=chosen.conv_impl)
+    if strategy is None and isinstance(run_batch.problem, Problem):
+      chosen = dataclasses.replace(chosen, rnn_impl='xla')   # a Problem object runs as given
+    if chosen.conv_impl != 'xla' or chosen.rnn_impl != 'xla':
+      self.problem = resolve_problem(run_batch, dataset, conv_impl=chosen.conv_impl,
+                                     rnn_impl=chosen.rnn_impl)
     if mesh is None:
       mesh = sharding.run_mesh(self.num_runs)
     else:

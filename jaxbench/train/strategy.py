@@ -32,11 +32,16 @@ class Strategy:
         as XLA FFI calls (CPU, `problems/onednn.py`). Same values up to float32 rounding
         (tests/test_nets_conv.py, tests/test_onednn.py); only conv problems accept anything
         but 'xla'.
+  rnn_impl: how recurrent models run their LSTM layers (`nets.RNN_IMPLS`): 'xla' — a lax.scan
+        of the TF1 cell; 'onednn' — oneDNN's LSTM primitive as XLA FFI calls (CPU,
+        `onednn.lstm`). Same values up to float32 rounding (tests/test_onednn.py); only
+        recurrent problems accept anything but 'xla'.
   """
   runs: str = "vmap"
   steps_per_dispatch: int = 1
   unroll: int = 1
   conv_impl: str = "xla"
+  rnn_impl: str = "xla"
 
   def __post_init__(self):
     if self.runs not in ("vmap", "loop"):
@@ -48,6 +53,9 @@ class Strategy:
     if self.conv_impl not in nets.CONV_IMPLS:
       raise ConfigError(f"Strategy.conv_impl={self.conv_impl!r}; valid choices: "
                         f"{', '.join(repr(c) for c in nets.CONV_IMPLS)}")
+    if self.rnn_impl not in nets.RNN_IMPLS:
+      raise ConfigError(f"Strategy.rnn_impl={self.rnn_impl!r}; valid choices: "
+                        f"{', '.join(repr(c) for c in nets.RNN_IMPLS)}")
 
   def as_dict(self) -> dict:
     return dataclasses.asdict(self)
@@ -78,6 +86,13 @@ _BACKEND_ALIASES = {"cuda": "gpu", "rocm": "gpu"}
 # ('matmul') lost everywhere (0.45-0.93x of 'xla': its patch tensor, 80 MB for 2c2d's second
 # conv, is memory traffic the direct convolution does not have). GPU/TPU: 'xla' — XLA hands
 # convolutions to cuDNN / the TPU convolution emitter, the vendors' own paths (not measured).
+
+
+# LSTM implementation (Strategy.rnn_impl): CPU 'onednn' where the system has oneDNN, and then
+# the runs loop (each run one oneDNN call per layer; vmapped, they would be R sequential calls
+# against XLA's batched matmuls); else 'xla' with vmapped runs (the "rnn" row above). Measured
+# (BUILD_NOTES.md, "Performance IV"): whole char-RNN step 1.34x at one run, loop + oneDNN 1.18x
+# over vmap + XLA at ten (vmap + oneDNN: 0.87x). GPU/TPU 'xla' (not measured).
 
 
 def cpu_conv_impl() -> str:
@@ -126,5 +141,8 @@ def choose(problem: Union[Problem, str], backend: str, num_runs: int,
   if steps_per_epoch is not None:
     steps = max(1, min(steps, int(steps_per_epoch)))
   conv_impl = cpu_conv_impl() if kind == "conv" and backend == "cpu" else "xla"
+  rnn_impl = cpu_conv_impl() if kind == "rnn" and backend == "cpu" else "xla"
+  if rnn_impl == "onednn":
+    runs = "loop"
   return Strategy(runs=runs, steps_per_dispatch=steps, unroll=min(unroll, steps),
-                  conv_impl=conv_impl)
+                  conv_impl=conv_impl, rnn_impl=rnn_impl)
