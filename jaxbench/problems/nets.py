@@ -440,13 +440,17 @@ class TFLSTMLayer(nn.Module):
       raise ConfigError(f'lstm_impl={self.lstm_impl!r}; valid choices: {", ".join(RNN_IMPLS)}')
     if self.lstm_impl == 'onednn':
       outputs, c, h = onednn.lstm(x, kernel, bias, c_var.value, h_var.value, self.forget_bias)
-      if not self.is_initializing() and self.is_mutable_collection('carry'):
-        c_var.value, h_var.value = c, h
-      return outputs
+    else:
+      outputs, c, h = self._scan(x, kernel, bias, c_var.value, h_var.value)
+    if not self.is_initializing() and self.is_mutable_collection('carry'):
+      c_var.value, h_var.value = c, h
+    return outputs
+
+  def _scan(self, x, kernel, bias, c0, h0):
     # TF1's own form: one matmul of concat(x_t, h) per time step. Computing the input half for
     # all time steps outside the loop (x @ kernel[:input], one big matmul) measured 1.2-1.4x
     # slower on XLA:CPU: the loop's gate fusions then read dynamic slices of the stacked
-    # [T, B, 4H] projection (BUILD_NOTES, "The char-RNN's LSTM form").
+    # [T, B, 4H] projection (BUILD_NOTES, "Performance IV").
     def step(carry, x_t):
       c, h = carry
       gates = jnp.concatenate([x_t, h], axis=-1) @ kernel + bias
@@ -455,11 +459,8 @@ class TFLSTMLayer(nn.Module):
       h = nn.sigmoid(o) * jnp.tanh(c)
       return (c, h), h
 
-    (c, h), outputs = jax.lax.scan(step, (c_var.value, h_var.value), jnp.swapaxes(x, 0, 1),
-                                   unroll=self.unroll)
-    if not self.is_initializing() and self.is_mutable_collection('carry'):
-      c_var.value, h_var.value = c, h
-    return jnp.swapaxes(outputs, 0, 1)
+    (c, h), outputs = jax.lax.scan(step, (c0, h0), jnp.swapaxes(x, 0, 1), unroll=self.unroll)
+    return jnp.swapaxes(outputs, 0, 1), c, h
 
 
 class CharRNN(nn.Module):
