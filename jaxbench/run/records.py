@@ -199,6 +199,13 @@ def _write_temp(path: epath.Path, content: Mapping[str, Any]) -> epath.Path:
   return tmp
 
 
+def _discard(moves: Sequence[tuple[epath.Path, epath.Path]]) -> None:
+  """Deletes the temporary files of `moves` that still exist (not yet renamed)."""
+  for tmp, _ in moves:
+    if tmp.exists():
+      tmp.unlink()
+
+
 def _publish(moves: Sequence[tuple[epath.Path, epath.Path]]) -> None:
   """Renames every prepared temporary file to its target (os.replace: atomic on POSIX); on an
   error, the temporary files not yet renamed are deleted."""
@@ -209,9 +216,7 @@ def _publish(moves: Sequence[tuple[epath.Path, epath.Path]]) -> None:
       else:
         tmp.rename(path)
   except BaseException:
-    for tmp, _ in moves:
-      if tmp.exists():
-        tmp.unlink()
+    _discard(moves)
     raise
 
 
@@ -262,7 +267,7 @@ def write_records(items: Sequence[tuple[PathLike, Mapping[str, Any], str]],
   uninterrupted one, and vmapped XLA programs give bit-identical numbers only for the same
   composition (a run axis of 1 and of R may order a reduction differently).
   """
-  paths: list[Optional[epath.Path]] = []
+  paths: list[epath.Path] = []
   prepared: list[tuple[epath.Path, epath.Path]] = []
   try:
     for root, record, setting in items:
@@ -275,9 +280,7 @@ def write_records(items: Sequence[tuple[PathLike, Mapping[str, Any], str]],
       prepared.append((_write_temp(path, record), path))
       paths.append(path)
   except BaseException:
-    for tmp, _ in prepared:
-      if tmp.exists():
-        tmp.unlink()
+    _discard(prepared)
     raise
   _publish(prepared)
   return paths
