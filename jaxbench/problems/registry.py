@@ -143,21 +143,11 @@ def get(name: str, *, batch_size: Optional[int] = None, num_epochs: Optional[int
     raise ConfigError(f'hessian_draw={hessian_draw!r}: only quadratic_deep has a Hessian draw; '
                       f'valid choices for {name!r}: 0')
   quadratic.check_hessian_draw(hessian_draw)
-  if conv_impl not in nets.CONV_IMPLS:
-    raise ConfigError(f'conv_impl={conv_impl!r}; valid choices: '
-                      f'{", ".join(repr(c) for c in nets.CONV_IMPLS)}')
-  if conv_impl != 'xla' and entry.family != 'conv':
-    raise ConfigError(f'conv_impl={conv_impl!r}: problem {name!r} has no convolutions; valid '
-                      "choices for it: 'xla'")
+  _check_impl('conv_impl', conv_impl, nets.CONV_IMPLS, name, entry, 'conv', 'convolutions')
+  _check_impl('rnn_impl', rnn_impl, nets.RNN_IMPLS, name, entry, 'rnn', 'recurrent layers')
   if (isinstance(rnn_unroll, bool) or not isinstance(rnn_unroll, numbers.Integral)
       or rnn_unroll < 1):
     raise ConfigError(f'rnn_unroll={rnn_unroll!r} must be a positive int')
-  if rnn_impl not in nets.RNN_IMPLS:
-    raise ConfigError(f'rnn_impl={rnn_impl!r}; valid choices: '
-                      f'{", ".join(repr(c) for c in nets.RNN_IMPLS)}')
-  if rnn_impl != 'xla' and entry.family != 'rnn':
-    raise ConfigError(f'rnn_impl={rnn_impl!r}: problem {name!r} has no recurrent layers; valid '
-                      "choices for it: 'xla'")
   if rnn_unroll != 1 and entry.family != 'rnn':
     raise ConfigError(f'rnn_unroll={rnn_unroll}: problem {name!r} has no recurrent layers; '
                       'valid choices for it: 1')
@@ -166,6 +156,18 @@ def get(name: str, *, batch_size: Optional[int] = None, num_epochs: Optional[int
                 entry.num_epochs if num_epochs is None else int(num_epochs),
                 classes if entry.has_classes else None, int(hessian_draw), conv_impl,
                 int(rnn_unroll), rnn_impl)
+
+
+def _check_impl(label: str, value: str, choices: tuple, name: str, entry: _Entry, family: str,
+                layers: str) -> None:
+  """An implementation choice (conv_impl, rnn_impl): one of `choices`, and only 'xla' for a
+  problem outside `family` (whose model has no such `layers`)."""
+  if value not in choices:
+    raise ConfigError(f'{label}={value!r}; valid choices: '
+                      f'{", ".join(repr(c) for c in choices)}')
+  if value != 'xla' and entry.family != family:
+    raise ConfigError(f'{label}={value!r}: problem {name!r} has no {layers}; valid choices for '
+                      "it: 'xla'")
 
 
 # ----------------------------------------------------------------------------------------------
