@@ -26,6 +26,7 @@ from importlib import metadata
 from typing import Any, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
@@ -266,12 +267,11 @@ def lstm(x: jax.Array, kernel: jax.Array, bias: jax.Array, c0: jax.Array, h0: ja
   nets.TFLSTMLayer's scan computes it, by oneDNN. The kernel [input + H, 4H] and bias [4H] (TF1
   gate order i, j, f, o) are rearranged into oneDNN's layout and order with differentiable JAX
   ops; the forget bias joins the forget gate's bias (a constant: same gradients)."""
-  _register()
   inputs, hidden = x.shape[-1], h0.shape[-1]
   order = np.asarray(_TF_TO_ONEDNN_GATES)
   w_layer = kernel[:inputs].reshape(inputs, 4, hidden)[:, order]
   w_iter = kernel[inputs:].reshape(hidden, 4, hidden)[:, order]
   gates_bias = bias.reshape(4, hidden)[order]
   gates_bias = gates_bias.at[1].add(forget_bias)
-  y, h, c = _lstm(jax.numpy.swapaxes(x, 0, 1), h0, c0, w_layer, w_iter, gates_bias)
-  return jax.numpy.swapaxes(y, 0, 1), c, h
+  y, h, c = _lstm(jnp.swapaxes(x, 0, 1), h0, c0, w_layer, w_iter, gates_bias)
+  return jnp.swapaxes(y, 0, 1), c, h

@@ -3,6 +3,7 @@
 // Built on first use by jaxbench/problems/onednn.py (g++ -O2 -shared, -ldnnl); see there.
 #include <cstdint>
 #include <cstring>
+#include <unordered_map>
 #include "oneapi/dnnl/dnnl.hpp"
 #include "xla/ffi/api/ffi.h"
 
@@ -148,10 +149,26 @@ dnnl::lstm_forward::primitive_desc LstmFwdPd(const LstmDescs& m) {
   return dnnl::lstm_forward::primitive_desc(d, Engine());
 }
 
+// A caller's buffer as oneDNN memory of layout `d`.
+dnnl::memory Wrap(const dnnl::memory::desc& d, void* data) {
+  return dnnl::memory(d, Engine(), data);
+}
+
+// The arguments forward and backward share: inputs, weights, outputs and the workspace.
+std::unordered_map<int, dnnl::memory> LstmArgs(
+    const LstmDescs& m, const dnnl::memory::desc& workspace, void* x, void* h0, void* c0,
+    dnnl::memory wl, dnnl::memory wi, void* b, void* y, void* h_t, void* c_t, void* ws) {
+  return {{DNNL_ARG_SRC_LAYER, Wrap(m.src, x)}, {DNNL_ARG_SRC_ITER, Wrap(m.state, h0)},
+          {DNNL_ARG_SRC_ITER_C, Wrap(m.state, c0)}, {DNNL_ARG_WEIGHTS_LAYER, wl},
+          {DNNL_ARG_WEIGHTS_ITER, wi}, {DNNL_ARG_BIAS, Wrap(m.bias, b)},
+          {DNNL_ARG_DST_LAYER, Wrap(m.dst, y)}, {DNNL_ARG_DST_ITER, Wrap(m.state, h_t)},
+          {DNNL_ARG_DST_ITER_C, Wrap(m.state, c_t)}, {DNNL_ARG_WORKSPACE, Wrap(workspace, ws)}};
+}
+
 // `user` (ldigo) in the layout `want` asks for.
 dnnl::memory Reordered(dnnl::stream& s, const dnnl::memory::desc& want,
                        const dnnl::memory::desc& have, void* data) {
-  dnnl::memory user(have, Engine(), data);
+  dnnl::memory user = Wrap(have, data);
   if (want == have) return user;
   dnnl::memory out(want, Engine());
   dnnl::reorder(user, out).execute(s, user, out);
@@ -160,42 +177,34 @@ dnnl::memory Reordered(dnnl::stream& s, const dnnl::memory::desc& want,
 
 }  // namespace
 
+using F32 = ffi::Buffer<ffi::F32>;
+using F32Ret = ffi::ResultBuffer<ffi::F32>;
+
 extern "C" int64_t JaxbenchLstmWorkspaceBytes(int64_t t, int64_t n, int64_t i, int64_t h) {
   return static_cast<int64_t>(LstmFwdPd(DescribeLstm(t, n, i, h)).workspace_desc().get_size());
 }
 
-ffi::Error LstmFwdImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> h0, ffi::Buffer<ffi::F32> c0,
-                       ffi::Buffer<ffi::F32> wl, ffi::Buffer<ffi::F32> wi, ffi::Buffer<ffi::F32> b,
-                       ffi::ResultBuffer<ffi::F32> y, ffi::ResultBuffer<ffi::F32> h_t,
-                       ffi::ResultBuffer<ffi::F32> c_t, ffi::ResultBuffer<ffi::U8> ws) {
+ffi::Error LstmFwdImpl(F32 x, F32 h0, F32 c0, F32 wl, F32 wi, F32 b, F32Ret y, F32Ret h_t,
+                       F32Ret c_t, ffi::ResultBuffer<ffi::U8> ws) {
   auto xd = x.dimensions(), hd = h0.dimensions();
   LstmDescs m = DescribeLstm(xd[0], xd[1], xd[2], hd[1]);
   auto pd = LstmFwdPd(m);
   if (pd.workspace_desc().get_size() != ws->size_bytes())
     return ffi::Error(ffi::ErrorCode::kInternal, "LSTM workspace size mismatch");
   dnnl::stream s(Engine());
-  auto E = [](const dnnl::memory::desc& d, void* p) { return dnnl::memory(d, Engine(), p); };
   dnnl::memory wl_m = Reordered(s, pd.weights_layer_desc(), m.wl_user, wl.typed_data());
   dnnl::memory wi_m = Reordered(s, pd.weights_iter_desc(), m.wi_user, wi.typed_data());
   dnnl::lstm_forward(pd).execute(
-      s, {{DNNL_ARG_SRC_LAYER, E(m.src, x.typed_data())}, {DNNL_ARG_SRC_ITER, E(m.state, h0.typed_data())},
-          {DNNL_ARG_SRC_ITER_C, E(m.state, c0.typed_data())}, {DNNL_ARG_WEIGHTS_LAYER, wl_m},
-          {DNNL_ARG_WEIGHTS_ITER, wi_m}, {DNNL_ARG_BIAS, E(m.bias, b.typed_data())},
-          {DNNL_ARG_DST_LAYER, E(m.dst, y->typed_data())}, {DNNL_ARG_DST_ITER, E(m.state, h_t->typed_data())},
-          {DNNL_ARG_DST_ITER_C, E(m.state, c_t->typed_data())},
-          {DNNL_ARG_WORKSPACE, E(pd.workspace_desc(), ws->typed_data())}});
+      s, LstmArgs(m, pd.workspace_desc(), x.typed_data(), h0.typed_data(), c0.typed_data(), wl_m,
+                  wi_m, b.typed_data(), y->typed_data(), h_t->typed_data(), c_t->typed_data(),
+                  ws->typed_data()));
   s.wait();
   return ffi::Error::Success();
 }
 
-ffi::Error LstmBwdImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> h0, ffi::Buffer<ffi::F32> c0,
-                       ffi::Buffer<ffi::F32> wl, ffi::Buffer<ffi::F32> wi, ffi::Buffer<ffi::F32> b,
-                       ffi::Buffer<ffi::F32> y, ffi::Buffer<ffi::F32> h_t, ffi::Buffer<ffi::F32> c_t,
-                       ffi::Buffer<ffi::U8> ws, ffi::Buffer<ffi::F32> dy, ffi::Buffer<ffi::F32> dh_t,
-                       ffi::Buffer<ffi::F32> dc_t, ffi::ResultBuffer<ffi::F32> dx,
-                       ffi::ResultBuffer<ffi::F32> dh0, ffi::ResultBuffer<ffi::F32> dc0,
-                       ffi::ResultBuffer<ffi::F32> dwl, ffi::ResultBuffer<ffi::F32> dwi,
-                       ffi::ResultBuffer<ffi::F32> db) {
+ffi::Error LstmBwdImpl(F32 x, F32 h0, F32 c0, F32 wl, F32 wi, F32 b, F32 y, F32 h_t, F32 c_t,
+                       ffi::Buffer<ffi::U8> ws, F32 dy, F32 dh_t, F32 dc_t, F32Ret dx, F32Ret dh0,
+                       F32Ret dc0, F32Ret dwl, F32Ret dwi, F32Ret db) {
   auto xd = x.dimensions(), hd = h0.dimensions();
   LstmDescs m = DescribeLstm(xd[0], xd[1], xd[2], hd[1]);
   auto fwd_pd = LstmFwdPd(m);
@@ -205,7 +214,6 @@ ffi::Error LstmBwdImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> h0, ffi::B
       m.wl_any, m.wi_any, m.bias, m.dst, m.state, m.state);
   dnnl::lstm_backward::primitive_desc pd(d, Engine(), fwd_pd);
   dnnl::stream s(Engine());
-  auto E = [](const dnnl::memory::desc& d, void* p) { return dnnl::memory(d, Engine(), p); };
   dnnl::memory wl_m = Reordered(s, pd.weights_layer_desc(), m.wl_user, wl.typed_data());
   dnnl::memory wi_m = Reordered(s, pd.weights_iter_desc(), m.wi_user, wi.typed_data());
   // oneDNN accumulates into the weight and bias gradients: they start at zero.
@@ -214,31 +222,26 @@ ffi::Error LstmBwdImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> h0, ffi::B
   std::memset(dwl_m.get_data_handle(), 0, pd.diff_weights_layer_desc().get_size());
   std::memset(dwi_m.get_data_handle(), 0, pd.diff_weights_iter_desc().get_size());
   std::memset(db->typed_data(), 0, db->size_bytes());
-  dnnl::lstm_backward(pd).execute(
-      s, {{DNNL_ARG_SRC_LAYER, E(m.src, x.typed_data())}, {DNNL_ARG_SRC_ITER, E(m.state, h0.typed_data())},
-          {DNNL_ARG_SRC_ITER_C, E(m.state, c0.typed_data())}, {DNNL_ARG_WEIGHTS_LAYER, wl_m},
-          {DNNL_ARG_WEIGHTS_ITER, wi_m}, {DNNL_ARG_BIAS, E(m.bias, b.typed_data())},
-          {DNNL_ARG_DST_LAYER, E(m.dst, y.typed_data())}, {DNNL_ARG_DST_ITER, E(m.state, h_t.typed_data())},
-          {DNNL_ARG_DST_ITER_C, E(m.state, c_t.typed_data())},
-          {DNNL_ARG_WORKSPACE, E(pd.workspace_desc(), ws.typed_data())},
-          {DNNL_ARG_DIFF_SRC_LAYER, E(m.src, dx->typed_data())},
-          {DNNL_ARG_DIFF_SRC_ITER, E(m.state, dh0->typed_data())},
-          {DNNL_ARG_DIFF_SRC_ITER_C, E(m.state, dc0->typed_data())},
-          {DNNL_ARG_DIFF_WEIGHTS_LAYER, dwl_m}, {DNNL_ARG_DIFF_WEIGHTS_ITER, dwi_m},
-          {DNNL_ARG_DIFF_BIAS, E(m.bias, db->typed_data())},
-          {DNNL_ARG_DIFF_DST_LAYER, E(m.dst, dy.typed_data())},
-          {DNNL_ARG_DIFF_DST_ITER, E(m.state, dh_t.typed_data())},
-          {DNNL_ARG_DIFF_DST_ITER_C, E(m.state, dc_t.typed_data())}});
-  dnnl::memory dwl_user(m.wl_user, Engine(), dwl->typed_data());
-  dnnl::memory dwi_user(m.wi_user, Engine(), dwi->typed_data());
+  auto args = LstmArgs(m, pd.workspace_desc(), x.typed_data(), h0.typed_data(),
+                       c0.typed_data(), wl_m, wi_m, b.typed_data(), y.typed_data(),
+                       h_t.typed_data(), c_t.typed_data(), ws.typed_data());
+  args.insert({{DNNL_ARG_DIFF_SRC_LAYER, Wrap(m.src, dx->typed_data())},
+               {DNNL_ARG_DIFF_SRC_ITER, Wrap(m.state, dh0->typed_data())},
+               {DNNL_ARG_DIFF_SRC_ITER_C, Wrap(m.state, dc0->typed_data())},
+               {DNNL_ARG_DIFF_WEIGHTS_LAYER, dwl_m}, {DNNL_ARG_DIFF_WEIGHTS_ITER, dwi_m},
+               {DNNL_ARG_DIFF_BIAS, Wrap(m.bias, db->typed_data())},
+               {DNNL_ARG_DIFF_DST_LAYER, Wrap(m.dst, dy.typed_data())},
+               {DNNL_ARG_DIFF_DST_ITER, Wrap(m.state, dh_t.typed_data())},
+               {DNNL_ARG_DIFF_DST_ITER_C, Wrap(m.state, dc_t.typed_data())}});
+  dnnl::lstm_backward(pd).execute(s, args);
+  dnnl::memory dwl_user = Wrap(m.wl_user, dwl->typed_data());
+  dnnl::memory dwi_user = Wrap(m.wi_user, dwi->typed_data());
   dnnl::reorder(dwl_m, dwl_user).execute(s, dwl_m, dwl_user);
   dnnl::reorder(dwi_m, dwi_user).execute(s, dwi_m, dwi_user);
   s.wait();
   return ffi::Error::Success();
 }
 
-using F32 = ffi::Buffer<ffi::F32>;
-using F32Ret = ffi::ResultBuffer<ffi::F32>;
 XLA_FFI_DEFINE_HANDLER_SYMBOL(LstmFwd, LstmFwdImpl,
     ffi::Ffi::Bind().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>()
         .Ret<F32>().Ret<F32>().Ret<F32>().Ret<ffi::Buffer<ffi::U8>>());
