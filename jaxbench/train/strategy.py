@@ -95,8 +95,9 @@ _BACKEND_ALIASES = {"cuda": "gpu", "rocm": "gpu"}
 # over vmap + XLA at ten (vmap + oneDNN: 0.87x). GPU/TPU 'xla' (not measured).
 
 
-def cpu_conv_impl() -> str:
-  """'onednn' when this system can build and load oneDNN's convolutions, else 'xla'."""
+def cpu_onednn_or_xla() -> str:
+  """'onednn' when this system can build and load the oneDNN kernels (convolutions, LSTMs), else
+  'xla'."""
   return "onednn" if onednn.available() else "xla"
 _POLICY = {
   ("cpu", "tiny"): ("vmap", 13, 1),
@@ -140,8 +141,8 @@ def choose(problem: Union[Problem, str], backend: str, num_runs: int,
     runs, steps, unroll = _POLICY[("cpu", kind)]
   if steps_per_epoch is not None:
     steps = max(1, min(steps, int(steps_per_epoch)))
-  conv_impl = cpu_conv_impl() if kind == "conv" and backend == "cpu" else "xla"
-  rnn_impl = cpu_conv_impl() if kind == "rnn" and backend == "cpu" else "xla"
+  conv_impl = cpu_onednn_or_xla() if kind == "conv" and backend == "cpu" else "xla"
+  rnn_impl = cpu_onednn_or_xla() if kind == "rnn" and backend == "cpu" else "xla"
   if rnn_impl == "onednn":
     runs = "loop"
   return Strategy(runs=runs, steps_per_dispatch=steps, unroll=min(unroll, steps),
