@@ -86,6 +86,17 @@ def test_a_problem_object_is_used_as_it_is():
     engine.Trainer(batch, ds, strategy=strategy_lib.Strategy("loop", 1, 1, conv_impl="matmul"))
 
 
+def test_the_policy_leaves_a_problem_object_s_convolutions_to_it():
+  """Under the default policy (which picks oneDNN on this CPU) a Problem object still trains:
+  its model is used as built, with XLA's convolutions, and the record says so."""
+  ds = data.load("fashion_mnist", batch_size=8, source="synthetic", synthetic_size=40)
+  batch = engine.RunBatch(problem=problems.get("fmnist_2c2d", batch_size=8), optimizer="sgd",
+                          seeds=np.arange(1), hyperparams={"learning_rate": 0.1}, batch_size=8)
+  assert strategy_lib.choose(batch.problem, "cpu", 1).conv_impl == "onednn"
+  trainer = engine.Trainer(batch, ds)
+  assert trainer.strategy["conv_impl"] == "xla" and trainer.problem is batch.problem
+
+
 
 # -- the LSTM implementation (Strategy.rnn_impl) ---------------------------------------------
 

@@ -288,7 +288,9 @@ class Trainer:
     chosen = strategy or strategy_lib.choose(self.problem, jax.default_backend(), self.num_runs,
                                              steps_per_epoch=self.steps_per_epoch)
     if strategy is None and isinstance(run_batch.problem, Problem):
-      chosen = dataclasses.replace(chosen, rnn_impl='xla')   # a Problem object runs as given
+      # A Problem object runs as given: the policy's implementation choices rebuild the model
+      # from the registry, which only a registry name can be.
+      chosen = dataclasses.replace(chosen, conv_impl='xla', rnn_impl='xla')
     if chosen.conv_impl != 'xla' or chosen.rnn_impl != 'xla':
       self.problem = resolve_problem(run_batch, dataset, conv_impl=chosen.conv_impl,
                                      rnn_impl=chosen.rnn_impl)
